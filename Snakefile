@@ -1,0 +1,19 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/corpus.smk"
+include: "rules/tokenizer.smk"
+include: "rules/shards.smk"
+
+
+rule data:
+    input:
+        f"{RESULTS}/vocab.txt",
+        f"{RESULTS}/shards",
+    default_target: True

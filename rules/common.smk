@@ -1,0 +1,95 @@
+import os
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+def coerce_cli_strings(values, schema):
+    """`--config section='{key: 8000}'` reaches us as the string "8000": read such strings as YAML where the
+    schema wants a number, a boolean or null."""
+    import yaml
+
+    for key, sub in schema.get("properties", {}).items():
+        value = values.get(key) if isinstance(values, dict) else None
+        if isinstance(value, dict):
+            coerce_cli_strings(value, sub)
+        elif isinstance(value, str):
+            types = sub.get("type", [])
+            if set([types] if isinstance(types, str) else types) & {"integer", "number", "boolean", "null"}:
+                parsed = yaml.safe_load(value)
+                if not isinstance(parsed, str):
+                    values[key] = parsed
+
+
+def validate_config(schema_path):
+    """Fill in the schema's defaults; on an error, one line naming the key instead of the whole schema."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    coerce_cli_strings(config, schema)
+    try:
+        validate(config, schema_path)
+    except WorkflowError:
+        validator = jsonschema.Draft202012Validator(schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+        key = ".".join(map(str, error.absolute_path)) or "config"
+        raise WorkflowError(f"invalid configuration: {key}: {error.message}") from None
+
+
+validate_config(os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+
+RESULTS = config["results"]
+CORPUS = config["corpus"]
+TOKENIZER = config["tokenizer"]
+
+
+def check_config():
+    """Checks the schema cannot express; each names the key to change."""
+    source = CORPUS["source"]
+    if source not in ("sample", "opensubtitles") and not source.startswith(("http://", "https://")):
+        if not os.path.isfile(source):
+            raise WorkflowError(
+                f"corpus.source: {source!r} is not 'sample', 'opensubtitles', an http(s) URL or an existing file"
+            )
+    smallest = TOKENIZER["num_placeholders"] + len(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) + 1
+    if TOKENIZER["vocab_size"] < smallest:
+        raise WorkflowError(
+            f"tokenizer.vocab_size: {TOKENIZER['vocab_size']} cannot hold the 5 control symbols and "
+            f"{TOKENIZER['num_placeholders']} placeholders (tokenizer.num_placeholders) with room for any "
+            f"word piece; use a vocab_size of at least {smallest}, or fewer placeholders"
+        )
+
+
+check_config()
+
+
+def corpus_source():
+    """What the download rule fetches: 'sample' or a URL."""
+    if CORPUS["source"] == "opensubtitles":
+        return CORPUS["opensubtitles_url"].format(lang=CORPUS["lang"])
+    return CORPUS["source"]
+
+
+def download_max_lines():
+    """A download stops after the lines it keeps; the offline sample is extracted whole, whatever max_lines is."""
+    return None if CORPUS["source"] == "sample" else CORPUS["max_lines"]
+
+
+def raw_corpus(wildcards=None):
+    """A local corpus is read where it is; anything else is fetched first."""
+    if os.path.isfile(CORPUS["source"]):
+        return CORPUS["source"]
+    return f"{RESULTS}/raw/corpus.txt"
+
+
+def shard_ids(wildcards=None):
+    """The shard suffixes ("0000", "0001", ...) that the shard checkpoint produced."""
+    shard_dir = checkpoints.shard.get().output[0]
+    return sorted(glob_wildcards(os.path.join(shard_dir, "shard_{shard,[0-9]+}")).shard)
+
+
+def pretraining_records(wildcards=None):
+    """One .tfrecord per current shard; none from an earlier, larger run."""
+    return expand(f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord", shard=shard_ids())
