@@ -65,10 +65,10 @@ def _normalize_range(args):
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read(end - start)
-    text = normalize_block(_decode(data))
-    if not text.endswith("\n"):  # the recipe writes a newline after every line, the last one too
+    text = _decode(data)
+    if text and not text.endswith("\n"):  # the recipe writes a newline after every line, the last one too
         text += "\n"
-    return text.encode("utf-8"), end - start
+    return normalize_block(text).encode("utf-8"), end - start
 
 
 def normalize_file(src, dest, processes=1, block_bytes=BLOCK_BYTES):

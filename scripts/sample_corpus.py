@@ -83,7 +83,9 @@ def prose_paragraphs(doc):
 def clean_markup(text):
     text = _ROLE.sub(r"\1", text)
     text = _LITERAL.sub(r"\1", text)
-    return _INLINE_MARKUP.sub(r"\2", text)
+    text = _INLINE_MARKUP.sub(r"\2", text)
+    return text.replace("`", "")  # old-style `quotes'
+
 
 
 def is_prose(sentence):

@@ -1,0 +1,591 @@
+"""BERT pre-training examples from one shard (recipe step 7), fast and memory-lean.
+
+The algorithm is that of BERT's `create_pretraining_data.py` (google-research/bert and its TF2 port in
+tf-models-official): documents separated by blank lines, `dupe_factor` passes over the shuffled documents, one
+target length per document, segment A a random prefix of the gathered sentences, B the true continuation or (with
+probability 0.5, always for a single gathered sentence) a random span of another document with the unused sentences
+put back, truncation of the longer side from a random end, masked-LM positions drawn among the non-special tokens
+with the 80% [MASK] / 10% unchanged / 10% random replacement, and the instances shuffled across the shard.
+
+What differs is the representation, never the distribution:
+- sentences are token ranges in one flat id array, and an instance is four numbers (the token ranges of A and
+  B), so memory is the shard's token ids plus ~40 bytes an instance, not a Python object per token;
+- truncation is done in closed form: which side loses a token depends only on the two lengths, so the final
+  lengths are exact and the front/back choices are a binomial draw per side;
+- masking and the `tf.train.Example` encoding run on whole batches with numpy, and records are framed and
+  checksummed here, so TensorFlow (0.6 GB just to import) is not loaded at all.
+Random numbers come from generators seeded from the global seed and the shard's name, so the output is
+byte-identical for the same input, vocabulary and seed, and differs between shards.
+"""
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import random
+import struct
+from array import array
+
+import google_crc32c
+import numpy as np
+
+from atomic import atomic_path
+from logs import rule_log
+from wordpiece import WordPieceTokenizer
+
+FEATURE_NAMES = {
+    # name set -> (token ids, padding mask, segment ids)
+    "bert": ("input_ids", "input_mask", "segment_ids"),
+    "tf2": ("input_word_ids", "input_mask", "input_type_ids"),
+}
+REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
+COMPRESSIONS = ("none", "gzip")
+BATCH = 4096  # instances masked and encoded together: large enough for numpy, small enough to keep memory flat
+
+# Replacement chosen for a masked position.
+MASKED, UNCHANGED, RANDOM = 0, 1, 2
+
+
+def shard_seed(random_seed, shard_name):
+    """A 64-bit seed from the global seed and the shard's name (stable across runs, unlike hash())."""
+    digest = hashlib.sha256(f"{int(random_seed)}/{shard_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def read_documents(input_path, tokenizer, dtype):
+    """Token ids of every sentence of the shard, as the reference reads it.
+
+    Each line is decoded as UTF-8 (invalid bytes dropped) and stripped; a blank line ends a document; a line
+    that tokenizes to nothing is skipped; documents without sentences are dropped.
+    Returns (flat token ids, sentence end offsets, first sentence of each document, number of lines).
+    """
+    tokens = array("H" if dtype == np.uint16 else "i")
+    sentence_ends = array("q")
+    doc_starts = array("q")
+    doc_start = 0
+    lines = 0
+    encode = tokenizer.encode
+    with open(input_path, "rb") as f:
+        for raw in f:
+            lines += 1
+            line = raw.decode("utf-8", "ignore").strip()
+            if not line:
+                if len(sentence_ends) > doc_start:
+                    doc_starts.append(doc_start)
+                doc_start = len(sentence_ends)
+                continue
+            ids = encode(line)
+            if ids:
+                tokens.extend(ids)
+                sentence_ends.append(len(tokens))
+    if len(sentence_ends) > doc_start:
+        doc_starts.append(doc_start)
+    return (
+        np.frombuffer(tokens, dtype=dtype).copy() if len(tokens) else np.zeros(0, dtype),
+        np.frombuffer(sentence_ends, dtype=np.int64).copy() if len(sentence_ends) else np.zeros(0, np.int64),
+        np.frombuffer(doc_starts, dtype=np.int64).copy() if len(doc_starts) else np.zeros(0, np.int64),
+        lines,
+    )
+
+
+def plan_instances(sentence_lengths, doc_first, doc_count, *, max_seq_length, short_seq_prob, dupe_factor, rng):
+    """The sentence spans [a0, a1) and [b0, b1) of every instance, and whether B is a random next.
+
+    A line-by-line transcription of the reference's `create_instances_from_document` loop, run on sentence
+    lengths only; `rng` is a `random.Random`, and `int(r() * n)` stands for `randint` over n values.
+    """
+    max_num_tokens = max_seq_length - 3
+    n_docs = len(doc_first)
+    order = list(range(n_docs))
+    rng.shuffle(order)
+    r = rng.random
+    slen = sentence_lengths
+    a0s, a1s, b0s, b1s = array("q"), array("q"), array("q"), array("q")
+    random_next = array("b")
+    for _ in range(dupe_factor):
+        for di in range(n_docs):
+            first = doc_first[order[di]]
+            n = doc_count[order[di]]
+            target = max_num_tokens
+            if r() < short_seq_prob:
+                target = 2 + int(r() * (max_num_tokens - 1))
+            chunk = 0  # first sentence of the current chunk, relative to the document
+            length = 0
+            i = 0
+            while i < n:
+                length += slen[first + i]
+                if i == n - 1 or length >= target:
+                    n_chunk = i - chunk + 1
+                    a_end = 1 if n_chunk < 2 else 1 + int(r() * (n_chunk - 1))
+                    a0 = first + chunk
+                    a1 = a0 + a_end
+                    if n_chunk == 1 or r() < 0.5:
+                        target_b = target - sum(slen[a0:a1])
+                        for _ in range(10):
+                            rd = int(r() * n_docs)
+                            if rd != di:
+                                break
+                        rf = doc_first[order[rd]]
+                        rn = doc_count[order[rd]]
+                        j = int(r() * rn)
+                        b0 = rf + j
+                        b_len = 0
+                        while True:
+                            b_len += slen[rf + j]
+                            if b_len >= target_b or j == rn - 1:
+                                break
+                            j += 1
+                        b1 = rf + j + 1
+                        i -= n_chunk - a_end  # put the unused sentences back
+                        is_random = 1
+                    else:
+                        b0, b1 = a1, first + i + 1
+                        is_random = 0
+                    a0s.append(a0)
+                    a1s.append(a1)
+                    b0s.append(b0)
+                    b1s.append(b1)
+                    random_next.append(is_random)
+                    chunk = i + 1
+                    length = 0
+                i += 1
+    as_np = lambda a, t: np.frombuffer(a, dtype=t).copy() if len(a) else np.zeros(0, t)  # noqa: E731
+    return (
+        as_np(a0s, np.int64),
+        as_np(a1s, np.int64),
+        as_np(b0s, np.int64),
+        as_np(b1s, np.int64),
+        as_np(random_next, np.int8),
+    )
+
+
+def truncated_lengths(a_len, b_len, max_num_tokens):
+    """Final lengths after the reference's truncate_seq_pair, which always trims the longer side (B on a tie)."""
+    a_len = np.asarray(a_len, np.int64)
+    b_len = np.asarray(b_len, np.int64)
+    excess = a_len + b_len - max_num_tokens
+    gap = np.abs(a_len - b_len)
+    shorter = np.minimum(a_len, b_len)
+    # First the longer side alone shrinks to the shorter's length; from that tie on, B and A alternate, B first.
+    rest = np.maximum(excess - gap, 0)
+    longer_a = a_len > b_len
+    alone = np.minimum(np.maximum(excess, 0), gap)
+    na = np.where(rest > 0, shorter - rest // 2, np.where(longer_a, a_len - alone, a_len))
+    nb = np.where(rest > 0, shorter - (rest + 1) // 2, np.where(longer_a, b_len, b_len - alone))
+    return na, nb
+
+
+def _vlen(x):
+    """Bytes of the protobuf varint of each non-negative value."""
+    x = np.asarray(x, np.int64)
+    return 1 + (x >= 1 << 7) + (x >= 1 << 14) + (x >= 1 << 21) + (x >= 1 << 28)
+
+
+def _varint(values):
+    """Protobuf varints of non-negative ints, (N,) or (N, K) -> (bytes of all rows in order, bytes per row)."""
+    v = np.asarray(values, np.int64)
+    if v.ndim == 1:
+        v = v[:, None]
+    if v.size and v.max() < 128:  # the usual case for masks, segment ids, positions: one byte each
+        return v.astype(np.uint8).ravel(), np.full(len(v), v.shape[1], np.int64)
+    if v.size and v.max() >= 1 << 35:
+        raise ValueError("value too large for this encoder")
+    nbytes = _vlen(v)
+    width = int(nbytes.max())
+    out = np.empty(v.shape + (width,), np.uint8)
+    for b in range(width):
+        more = np.where(b < nbytes - 1, 0x80, 0)
+        out[..., b] = ((v >> (7 * b)) & 0x7F) | more
+    keep = np.arange(width) < nbytes[..., None]
+    return out[keep], nbytes.sum(axis=1)
+
+
+def _varint_bytes(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _join(pieces, n):
+    """Concatenate per-row pieces; a piece is constant bytes (same in every row) or (flat bytes, bytes per row)."""
+    lens = np.empty((n, len(pieces)), np.int64)
+    for p, piece in enumerate(pieces):
+        lens[:, p] = len(piece) if isinstance(piece, bytes) else piece[1]
+    row_len = lens.sum(axis=1)
+    starts = np.cumsum(lens, axis=1) - lens + (np.cumsum(row_len) - row_len)[:, None]
+    out = np.empty(int(row_len.sum()), np.uint8)
+    for p, piece in enumerate(pieces):
+        if isinstance(piece, bytes):
+            if piece:
+                out[starts[:, p, None] + np.arange(len(piece))] = np.frombuffer(piece, np.uint8)
+            continue
+        flat, plen = piece
+        if n and plen.min() == plen.max():  # fixed width: a 2-D scatter, no repeat needed
+            out[starts[:, p, None] + np.arange(int(plen[0]))] = flat.reshape(n, -1)
+        else:
+            src = np.cumsum(plen) - plen
+            out[np.repeat(starts[:, p] - src, plen) + np.arange(len(flat))] = flat
+    return out, row_len
+
+
+def _feature_pieces(name, kind, payload):
+    """Pieces of one `Features.feature` map entry: name -> Feature(int64_list | float_list)."""
+    flat, plen = payload
+    key = name.encode()
+    list_len = 1 + _vlen(plen) + plen  # Int64List / FloatList: field 1, packed
+    feature_len = 1 + _vlen(list_len) + list_len  # Feature: field 3 (int64_list) or 2 (float_list)
+    entry_len = 1 + len(_varint_bytes(len(key))) + len(key) + 1 + _vlen(feature_len) + feature_len
+    pieces = [
+        b"\x0a",
+        _varint(entry_len),
+        b"\x0a" + _varint_bytes(len(key)) + key + b"\x12",
+        _varint(feature_len),
+        b"\x1a" if kind == "int" else b"\x12",
+        _varint(list_len),
+        b"\x0a",
+        _varint(plen),
+        (flat, plen),
+    ]
+    return pieces, 1 + _vlen(entry_len) + entry_len
+
+
+def encode_examples(features):
+    """Serialized `tf.train.Example`s for a batch: features is an ordered list of (name, "int"|"float", (N, K) array)."""
+    n = len(features[0][2])
+    pieces = []
+    total = np.zeros(n, np.int64)
+    for name, kind, values in features:
+        if kind == "int":
+            payload = _varint(values)
+        else:
+            raw = np.ascontiguousarray(values, dtype="<f4").view(np.uint8).reshape(n, -1)
+            payload = (raw.ravel(), np.full(n, raw.shape[1], np.int64))
+        feature_pieces, item_len = _feature_pieces(name, kind, payload)
+        pieces.extend(feature_pieces)
+        total += item_len
+    return _join([b"\x0a", _varint(total)] + pieces, n)  # Example: field 1 (features)
+
+
+def _masked_crc(data):
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord_frames(flat, lengths):
+    """TFRecord framing: uint64 length, masked CRC32C of the length, data, masked CRC32C of the data."""
+    blob = flat.tobytes()
+    parts = []
+    header = {}
+    offset = 0
+    for length in lengths.tolist():
+        head = header.get(length)
+        if head is None:
+            size = struct.pack("<Q", length)
+            head = header[length] = size + struct.pack("<I", _masked_crc(size))
+        data = blob[offset : offset + length]
+        parts.append(head)
+        parts.append(data)
+        parts.append(struct.pack("<I", _masked_crc(data)))
+        offset += length
+    return b"".join(parts)
+
+
+def _select_tokens(cand, k, gen):
+    """Per row, `k` positions drawn uniformly without replacement among the candidates; sorted, padded with -1.
+
+    Shuffling the candidates and taking the first k (the reference) draws a uniform k-subset; so does taking
+    the k smallest of independent uniform keys.
+    """
+    n, width = cand.shape
+    p = int(k.max()) if n else 0
+    keys = gen.random((n, width))
+    keys[~cand] = 2.0
+    if p < width:
+        part = np.argpartition(keys, p - 1, axis=1)[:, :p]
+    else:
+        part = np.broadcast_to(np.arange(width), (n, width)).copy()
+    order = np.argsort(np.take_along_axis(keys, part, axis=1), axis=1, kind="stable")
+    part = np.take_along_axis(part, order, axis=1)
+    chosen = np.arange(part.shape[1]) < k[:, None]
+    return np.sort(np.where(chosen, part, width), axis=1)
+
+
+def _select_whole_words(ids, cand, k, is_subword, gen):
+    """The reference's whole-word masking (tf-models `_tokens_to_grams` + `_masking_ngrams` with n = 1).
+
+    A word is a token followed by its `##` pieces, never crossing [CLS]/[SEP]; words are visited in random order
+    and taken while they fit in `k` tokens. One 80/10/10 choice per word.
+    """
+    n, width = ids.shape
+    starts = cand & ~(is_subword[ids] & np.concatenate([np.zeros((n, 1), bool), cand[:, :-1]], axis=1))
+    positions = np.full((n, int(k.max()) if n else 0), width, np.int64)
+    actions = np.zeros(positions.shape, np.int8)
+    for row in range(n):
+        begins = np.flatnonzero(starts[row])
+        ends = np.append(begins[1:], width)
+        # A word ends at its last candidate token (before the [SEP] that follows it).
+        cand_row = cand[row]
+        words = []
+        for b, e in zip(begins.tolist(), ends.tolist()):
+            end = b + 1
+            while end < e and cand_row[end]:
+                end += 1
+            words.append((b, end))
+        picked = []
+        count = 0
+        budget = int(k[row])
+        for w in gen.permutation(len(words)).tolist():
+            if count >= budget:
+                break
+            b, e = words[w]
+            if count + e - b > budget:
+                continue
+            picked.append((b, e))
+            count += e - b
+        choice = gen.random((len(picked), 2))
+        slots = []
+        for (b, e), (u, v) in zip(picked, choice.tolist()):
+            action = MASKED if u < 0.8 else (UNCHANGED if v < 0.5 else RANDOM)
+            slots.extend((pos, action) for pos in range(b, e))
+        slots.sort()
+        for s, (pos, action) in enumerate(slots):
+            positions[row, s] = pos
+            actions[row, s] = action
+    return positions, actions
+
+
+def mask_batch(ids, a_len, tot, *, masked_lm_prob, max_predictions_per_seq, special, vocab_word_ids, gen,
+               whole_word=False, is_subword=None):
+    """Apply masked-LM masking to a batch of token rows in place; returns (positions, labels, actions, counts)."""
+    n, width = ids.shape
+    col = np.arange(width)
+    cand = (col >= 1) & (col < tot[:, None] - 1) & (col != a_len[:, None] + 1)
+    # The reference's count: len(tokens) includes [CLS] and both [SEP]s; np.rint rounds half to even like round().
+    k = np.minimum(max_predictions_per_seq, np.maximum(1, np.rint(tot * masked_lm_prob).astype(np.int64)))
+    k = np.minimum(k, cand.sum(axis=1))  # the reference stops when it runs out of candidates
+    if whole_word:
+        positions, actions = _select_whole_words(ids, cand, k, is_subword, gen)
+    else:
+        positions = _select_tokens(cand, k, gen)
+        u = gen.random(positions.shape)
+        v = gen.random(positions.shape)
+        actions = np.where(u < 0.8, MASKED, np.where(v < 0.5, UNCHANGED, RANDOM)).astype(np.int8)
+    valid = positions < width
+    safe = np.where(valid, positions, 0)
+    labels = np.where(valid, np.take_along_axis(ids, safe, axis=1), 0)
+    random_ids = vocab_word_ids[gen.integers(0, len(vocab_word_ids), positions.shape)]
+    new = np.where(actions == MASKED, special["[MASK]"], np.where(actions == UNCHANGED, labels, random_ids))
+    padded = np.concatenate([ids, np.zeros((n, 1), ids.dtype)], axis=1)  # column `width` absorbs the padding slots
+    np.put_along_axis(padded, np.where(valid, positions, width), new.astype(ids.dtype), axis=1)
+    ids[:] = padded[:, :width]
+    counts = [int(((actions == a) & valid).sum()) for a in (MASKED, UNCHANGED, RANDOM)]
+    return positions, valid, labels, counts
+
+
+def create_pretraining_data(
+    input_path,
+    vocab_path,
+    output_path,
+    stats_path=None,
+    *,
+    max_seq_length=128,
+    max_predictions_per_seq=20,
+    masked_lm_prob=0.15,
+    short_seq_prob=0.1,
+    dupe_factor=5,
+    seed=34,
+    shard_name=None,
+    do_lower_case=True,
+    strip_accents=None,
+    max_input_chars_per_word=100,
+    do_whole_word_mask=False,
+    compression="none",
+    feature_names="bert",
+):
+    """Write the shard's pre-training examples to `output_path` (and statistics to `stats_path`); returns the stats."""
+    if max_seq_length < 5:
+        raise ValueError(f"max_seq_length must be at least 5 ([CLS], [SEP], [SEP] and a token each side), got {max_seq_length}")
+    if max_predictions_per_seq < 1:
+        raise ValueError(f"max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}")
+    if not 0 < masked_lm_prob <= 1:
+        raise ValueError(f"masked_lm_prob must be in (0, 1], got {masked_lm_prob}")
+    if not 0 <= short_seq_prob <= 1:
+        raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob}")
+    if dupe_factor < 1:
+        raise ValueError(f"dupe_factor must be at least 1, got {dupe_factor}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    if feature_names not in FEATURE_NAMES:
+        raise ValueError(f"feature_names must be one of {tuple(FEATURE_NAMES)}, got {feature_names!r}")
+    shard_name = shard_name or os.path.basename(os.fspath(input_path))
+    tokenizer = WordPieceTokenizer(
+        vocab_path,
+        do_lower_case=do_lower_case,
+        strip_accents=strip_accents,
+        max_input_chars_per_word=max_input_chars_per_word,
+    )
+    vocab = tokenizer.vocab
+    missing = [t for t in REQUIRED_TOKENS if t not in vocab]
+    if missing:
+        raise ValueError(f"{vocab_path} lacks the control symbol(s) {' '.join(missing)} that BERT's examples need")
+    special = {t: vocab[t] for t in REQUIRED_TOKENS}
+    max_id = max(vocab.values())
+    dtype = np.uint16 if max_id < 1 << 16 else np.int32
+    # The reference draws replacements from the distinct vocabulary entries (`list(vocab.keys())`).
+    vocab_word_ids = np.fromiter(vocab.values(), np.int64, len(vocab))
+    is_subword = np.zeros(max_id + 1, bool)
+    for token, index in vocab.items():
+        is_subword[index] = token.startswith("##")
+
+    seed64 = shard_seed(seed, shard_name)
+    rng = random.Random(seed64)
+    gen = np.random.Generator(np.random.PCG64(seed64))
+
+    tokens, sentence_ends, doc_first, lines = read_documents(input_path, tokenizer, dtype)
+    bounds = np.concatenate([np.zeros(1, np.int64), sentence_ends])  # sentence s is tokens[bounds[s]:bounds[s + 1]]
+    doc_count = np.diff(np.append(doc_first, len(sentence_ends)))
+    corpus = {
+        "lines": lines,
+        "documents": len(doc_first),
+        "sentences": len(sentence_ends),
+        "tokens": len(tokens),
+        "unknown_tokens": int(np.count_nonzero(tokens == special["[UNK]"])),
+    }
+    logging.info(
+        "%s: %d lines, %d documents, %d sentences, %d tokens", shard_name, lines, len(doc_first),
+        len(sentence_ends), len(tokens),
+    )
+    a0, a1, b0, b1, random_next = plan_instances(
+        np.diff(bounds).tolist(),
+        doc_first.tolist(),
+        doc_count.tolist(),
+        max_seq_length=max_seq_length,
+        short_seq_prob=short_seq_prob,
+        dupe_factor=dupe_factor,
+        rng=rng,
+    )
+    del doc_first, doc_count
+    a_start, a_len = bounds[a0], bounds[a1] - bounds[a0]
+    b_start, b_len = bounds[b0], bounds[b1] - bounds[b0]
+    del a0, a1, b0, b1, bounds, sentence_ends
+    na, nb = truncated_lengths(a_len, b_len, max_seq_length - 3)
+    a_start = a_start + gen.binomial(a_len - na, 0.5)  # tokens dropped from the front; the rest from the back
+    b_start = b_start + gen.binomial(b_len - nb, 0.5)
+    a_len, b_len = na, nb
+    order = gen.permutation(len(a_len))  # the reference shuffles all instances before writing
+
+    ids_name, mask_name, segment_name = FEATURE_NAMES[feature_names]
+    n_total = len(order)
+    hist = np.zeros(max_seq_length + 1, np.int64)
+    counts = np.zeros(3, np.int64)
+    col = np.arange(max_seq_length)
+    with atomic_path(output_path) as tmp:
+        with open(tmp, "wb") as raw:
+            out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) if compression == "gzip" else raw
+            for lo in range(0, n_total, BATCH):
+                idx = order[lo : lo + BATCH]
+                al, bl, ast, bst = a_len[idx], b_len[idx], a_start[idx], b_start[idx]
+                n = len(idx)
+                tot = al + bl + 3
+                in_a = (col >= 1) & (col <= al[:, None])
+                in_b = (col >= al[:, None] + 2) & (col < al[:, None] + 2 + bl[:, None])
+                src = np.where(in_a, ast[:, None] + col - 1, np.where(in_b, bst[:, None] + col - al[:, None] - 2, 0))
+                ids = np.where(in_a | in_b, tokens[src], 0).astype(np.int64)
+                rows = np.arange(n)
+                ids[:, 0] = special["[CLS]"]
+                ids[rows, al + 1] = special["[SEP]"]
+                ids[rows, tot - 1] = special["[SEP]"]
+                positions, valid, labels, batch_counts = mask_batch(
+                    ids, al, tot,
+                    masked_lm_prob=masked_lm_prob,
+                    max_predictions_per_seq=max_predictions_per_seq,
+                    special=special,
+                    vocab_word_ids=vocab_word_ids,
+                    gen=gen,
+                    whole_word=do_whole_word_mask,
+                    is_subword=is_subword,
+                )
+                width = positions.shape[1]
+                mlm_positions = np.zeros((n, max_predictions_per_seq), np.int64)
+                mlm_ids = np.zeros((n, max_predictions_per_seq), np.int64)
+                mlm_weights = np.zeros((n, max_predictions_per_seq), np.float32)
+                mlm_positions[:, :width] = np.where(valid, positions, 0)
+                mlm_ids[:, :width] = labels
+                mlm_weights[:, :width] = valid
+                input_mask = (col < tot[:, None]).astype(np.int64)
+                segment_ids = ((col >= al[:, None] + 2) & (col < tot[:, None])).astype(np.int64)
+                flat, lengths = encode_examples(
+                    [
+                        (ids_name, "int", ids),
+                        (segment_name, "int", segment_ids),
+                        (mask_name, "int", input_mask),
+                        ("masked_lm_positions", "int", mlm_positions),
+                        ("masked_lm_ids", "int", mlm_ids),
+                        ("masked_lm_weights", "float", mlm_weights),
+                        ("next_sentence_labels", "int", random_next[idx].astype(np.int64)[:, None]),
+                    ]
+                )
+                out.write(tfrecord_frames(flat, lengths))
+                hist += np.bincount(tot, minlength=max_seq_length + 1)
+                counts += batch_counts
+            if out is not raw:
+                out.close()
+
+    n_masked = int(counts.sum())
+    stats = {
+        "shard": shard_name,
+        "seed": seed64,
+        **corpus,
+        "instances": n_total,
+        "max_seq_length": max_seq_length,
+        "max_predictions_per_seq": max_predictions_per_seq,
+        "seq_length_histogram": hist.tolist(),
+        "mean_seq_length": float((hist * np.arange(len(hist))).sum() / n_total) if n_total else 0.0,
+        "full_length_share": float(hist[max_seq_length] / n_total) if n_total else 0.0,
+        "random_next": int(random_next.sum()),
+        "random_next_share": float(random_next.mean()) if n_total else 0.0,
+        "masked_positions": n_masked,
+        "masked_per_instance": n_masked / n_total if n_total else 0.0,
+        "masked_replaced_by_mask": int(counts[MASKED]),
+        "masked_unchanged": int(counts[UNCHANGED]),
+        "masked_replaced_by_random": int(counts[RANDOM]),
+    }
+    if stats_path is not None:
+        with atomic_path(stats_path) as tmp, open(tmp, "w") as f:
+            json.dump(stats, f, indent=2)
+            f.write("\n")
+    logging.info(
+        "%s: %d instances, mean length %.1f, %.1f%% full length, %.1f%% random next, %.2f masked per instance",
+        shard_name, n_total, stats["mean_seq_length"], 100 * stats["full_length_share"],
+        100 * stats["random_next_share"], stats["masked_per_instance"],
+    )
+    return stats
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    with rule_log(snakemake.log[0]):  # noqa: F821
+        params = snakemake.params  # noqa: F821
+        create_pretraining_data(
+            snakemake.input.shard,  # noqa: F821
+            snakemake.input.vocab,  # noqa: F821
+            snakemake.output.records,  # noqa: F821
+            snakemake.output.stats,  # noqa: F821
+            max_seq_length=params.max_seq_length,
+            max_predictions_per_seq=params.max_predictions_per_seq,
+            masked_lm_prob=params.masked_lm_prob,
+            short_seq_prob=params.short_seq_prob,
+            dupe_factor=params.dupe_factor,
+            seed=params.random_seed,
+            shard_name=f"shard_{snakemake.wildcards.shard}",  # noqa: F821
+            do_lower_case=params.do_lower_case,
+            strip_accents=params.strip_accents,
+            max_input_chars_per_word=params.max_input_chars_per_word,
+            do_whole_word_mask=params.do_whole_word_mask,
+            compression=params.compression,
+            feature_names=params.feature_names,
+        )

@@ -1,0 +1,52 @@
+"""Run the real Snakemake workflow in a scratch folder, with a config derived from the repository's."""
+
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SNAKEMAKE = os.path.join(os.path.dirname(sys.executable), "snakemake")
+
+
+def write_config(folder, **sections):
+    """config.yaml from the repository's, with `sections` merged over it (one level deep)."""
+    with open(os.path.join(ROOT, "config.yaml")) as f:
+        config = yaml.safe_load(f)
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    path = os.path.join(folder, "config.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    return path
+
+
+def snakemake(folder, *args, check=True):
+    """Run snakemake on the repository's Snakefile with `folder` as working directory."""
+    cmd = [SNAKEMAKE, "-s", os.path.join(ROOT, "Snakefile"), "--configfile", os.path.join(folder, "config.yaml"),
+           *args]
+    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def planned_jobs(folder, target, *args):
+    """{rule: count} from the job table of a dry-run."""
+    result = snakemake(folder, "-n", target, *args)
+    out = result.stdout + result.stderr
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not match or match.group(1) == "total":
+            break
+        jobs[match.group(1)] = int(match.group(2))
+    return jobs
