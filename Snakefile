@@ -13,7 +13,7 @@ include: "rules/shards.smk"
 
 
 rule data:
+    default_target: True
     input:
         f"{RESULTS}/vocab.txt",
         f"{RESULTS}/shards",
-    default_target: True

@@ -15,7 +15,12 @@ def coerce_cli_strings(values, schema):
             coerce_cli_strings(value, sub)
         elif isinstance(value, str):
             types = sub.get("type", [])
-            if set([types] if isinstance(types, str) else types) & {"integer", "number", "boolean", "null"}:
+            if set([types] if isinstance(types, str) else types) & {
+                "integer",
+                "number",
+                "boolean",
+                "null",
+            }:
                 parsed = yaml.safe_load(value)
                 if not isinstance(parsed, str):
                     values[key] = parsed
@@ -48,12 +53,18 @@ TOKENIZER = config["tokenizer"]
 def check_config():
     """Checks the schema cannot express; each names the key to change."""
     source = CORPUS["source"]
-    if source not in ("sample", "opensubtitles") and not source.startswith(("http://", "https://")):
+    if source not in ("sample", "opensubtitles") and not source.startswith(
+        ("http://", "https://")
+    ):
         if not os.path.isfile(source):
             raise WorkflowError(
                 f"corpus.source: {source!r} is not 'sample', 'opensubtitles', an http(s) URL or an existing file"
             )
-    smallest = TOKENIZER["num_placeholders"] + len(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) + 1
+    smallest = (
+        TOKENIZER["num_placeholders"]
+        + len(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        + 1
+    )
     if TOKENIZER["vocab_size"] < smallest:
         raise WorkflowError(
             f"tokenizer.vocab_size: {TOKENIZER['vocab_size']} cannot hold the 5 control symbols and "
@@ -66,7 +77,7 @@ check_config()
 
 
 def corpus_source():
-    """What the download rule fetches: 'sample' or a URL."""
+    """What the download job fetches: 'sample' or a URL."""
     if CORPUS["source"] == "opensubtitles":
         return CORPUS["opensubtitles_url"].format(lang=CORPUS["lang"])
     return CORPUS["source"]
@@ -92,4 +103,6 @@ def shard_ids(wildcards=None):
 
 def pretraining_records(wildcards=None):
     """One .tfrecord per current shard; none from an earlier, larger run."""
-    return expand(f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord", shard=shard_ids())
+    return expand(
+        f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord", shard=shard_ids()
+    )

@@ -5,12 +5,12 @@ rule download:
         f"{RESULTS}/logs/download/download.log",
     benchmark:
         f"{RESULTS}/benchmarks/download/download.tsv"
+    conda:
+        "../envs/data.yaml"
     params:
         source=corpus_source(),
         max_lines=download_max_lines(),
         timeout=CORPUS["timeout"],
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/corpus.py"
 
@@ -24,10 +24,10 @@ rule subset:
         f"{RESULTS}/logs/subset/subset.log",
     benchmark:
         f"{RESULTS}/benchmarks/subset/subset.tsv"
-    params:
-        max_lines=CORPUS["max_lines"],
     conda:
         "../envs/data.yaml"
+    params:
+        max_lines=CORPUS["max_lines"],
     script:
         "../scripts/corpus.py"
 
@@ -41,8 +41,8 @@ rule normalize:
         f"{RESULTS}/logs/normalize/normalize.log",
     benchmark:
         f"{RESULTS}/benchmarks/normalize/normalize.tsv"
-    threads: workflow.cores
     conda:
         "../envs/data.yaml"
+    threads: workflow.cores
     script:
         "../scripts/normalize.py"

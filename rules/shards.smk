@@ -8,10 +8,10 @@ checkpoint shard:
         f"{RESULTS}/logs/shard/shard.log",
     benchmark:
         f"{RESULTS}/benchmarks/shard/shard.tsv"
+    conda:
+        "../envs/data.yaml"
     params:
         lines_per_shard=config["shards"]["lines_per_shard"],
         per_shard_folders=[f"{RESULTS}/pretraining_data"],
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/shard.py"

@@ -8,6 +8,9 @@ rule sentencepiece:
         f"{RESULTS}/logs/sentencepiece/sentencepiece.log",
     benchmark:
         f"{RESULTS}/benchmarks/sentencepiece/sentencepiece.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: workflow.cores
     params:
         vocab_size=TOKENIZER["vocab_size"],
         num_placeholders=TOKENIZER["num_placeholders"],
@@ -17,9 +20,6 @@ rule sentencepiece:
         character_coverage=TOKENIZER["character_coverage"],
         seed=TOKENIZER["seed"],
         extra_options=TOKENIZER["extra_options"],
-    threads: workflow.cores
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/tokenizer.py"
 
@@ -33,9 +33,9 @@ rule wordpiece_vocab:
         f"{RESULTS}/logs/wordpiece_vocab/wordpiece_vocab.log",
     benchmark:
         f"{RESULTS}/benchmarks/wordpiece_vocab/wordpiece_vocab.tsv"
-    params:
-        vocab_size=TOKENIZER["vocab_size"],
     conda:
         "../envs/data.yaml"
+    params:
+        vocab_size=TOKENIZER["vocab_size"],
     script:
         "../scripts/vocab.py"
