@@ -43,6 +43,6 @@ rule normalize:
         f"{RESULTS}/benchmarks/normalize/normalize.tsv"
     conda:
         "../envs/data.yaml"
-    threads: workflow.cores
+    threads: MAX_THREADS
     script:
         "../scripts/normalize.py"

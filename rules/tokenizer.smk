@@ -10,7 +10,7 @@ rule sentencepiece:
         f"{RESULTS}/benchmarks/sentencepiece/sentencepiece.tsv"
     conda:
         "../envs/data.yaml"
-    threads: workflow.cores
+    threads: MAX_THREADS
     params:
         vocab_size=TOKENIZER["vocab_size"],
         num_placeholders=TOKENIZER["num_placeholders"],

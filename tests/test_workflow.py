@@ -93,3 +93,12 @@ def test_vocab_too_large_for_the_corpus_says_which_value_to_lower(tmp_path):
     assert result.returncode != 0
     assert "set tokenizer.vocab_size to at most" in result.stdout + result.stderr
     assert not (tmp_path / "results" / "tokenizer.model").exists()
+
+
+@pytest.mark.parametrize("form,start", [("dot", "digraph"), ("mermaid-js", "---")])
+def test_job_graph_before_anything_is_built(tmp_path, form, start):
+    write_config(tmp_path)
+    result = snakemake(tmp_path, "data", "--dag", form)
+    assert result.stdout.startswith(start)
+    for rule in DATA_RULES:
+        assert rule in result.stdout
