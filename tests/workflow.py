@@ -28,8 +28,9 @@ def write_config(folder, **sections):
 
 def snakemake(folder, *args, check=True):
     """Run snakemake on the repository's Snakefile with `folder` as working directory."""
-    cmd = [SNAKEMAKE, "-s", os.path.join(ROOT, "Snakefile"), "--configfile", os.path.join(folder, "config.yaml"),
-           *args]
+    # --configfile takes several values, so it goes last, where it cannot swallow a target
+    cmd = [SNAKEMAKE, *args, "-s", os.path.join(ROOT, "Snakefile"), "--configfile",
+           os.path.join(folder, "config.yaml")]
     result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
