@@ -55,18 +55,12 @@ TOKENIZER = config["tokenizer"]
 def check_config():
     """Checks the schema cannot express; each names the key to change."""
     source = CORPUS["source"]
-    if source not in ("sample", "opensubtitles") and not source.startswith(
-        ("http://", "https://")
-    ):
+    if source not in ("sample", "opensubtitles") and not source.startswith(("http://", "https://")):
         if not os.path.isfile(source):
             raise WorkflowError(
                 f"corpus.source: {source!r} is not 'sample', 'opensubtitles', an http(s) URL or an existing file"
             )
-    smallest = (
-        TOKENIZER["num_placeholders"]
-        + len(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
-        + 1
-    )
+    smallest = TOKENIZER["num_placeholders"] + len(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) + 1
     if TOKENIZER["vocab_size"] < smallest:
         raise WorkflowError(
             f"tokenizer.vocab_size: {TOKENIZER['vocab_size']} cannot hold the 5 control symbols and "
@@ -76,6 +70,21 @@ def check_config():
 
 
 check_config()
+
+
+# Resource sizes, from the corpus size the config asks for. Calibration (this repository's bench machine):
+# SentencePiece peaked at 1.5 GB on 1,000,000 sentences of 70 bytes; text is about 100 bytes a line.
+LINES = CORPUS["max_lines"] or 100_000_000
+
+
+def sentencepiece_mem_mb():
+    sentences = min(LINES, TOKENIZER["input_sentence_size"] or LINES)
+    return 1000 + sentences // 700
+
+
+def text_mb(factor=1.0):
+    """Megabytes of a file holding the corpus, times `factor`."""
+    return int(100 + LINES * 100 * factor / 1e6)
 
 
 def corpus_source():
@@ -105,6 +114,4 @@ def shard_ids(wildcards=None):
 
 def pretraining_records(wildcards=None):
     """One .tfrecord per current shard; none from an earlier, larger run."""
-    return expand(
-        f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord", shard=shard_ids()
-    )
+    return expand(f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord", shard=shard_ids())

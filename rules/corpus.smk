@@ -5,12 +5,16 @@ rule download:
         f"{RESULTS}/logs/download/download.log",
     benchmark:
         f"{RESULTS}/benchmarks/download/download.tsv"
-    conda:
-        "../envs/data.yaml"
     params:
         source=corpus_source(),
         max_lines=download_max_lines(),
         timeout=CORPUS["timeout"],
+    resources:
+        mem_mb=500,
+        disk_mb=text_mb(),
+        runtime=30 + LINES // 1_000_000,
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/corpus.py"
 
@@ -24,10 +28,14 @@ rule subset:
         f"{RESULTS}/logs/subset/subset.log",
     benchmark:
         f"{RESULTS}/benchmarks/subset/subset.tsv"
-    conda:
-        "../envs/data.yaml"
     params:
         max_lines=CORPUS["max_lines"],
+    resources:
+        mem_mb=500,
+        disk_mb=text_mb(),
+        runtime=10 + LINES // 5_000_000,
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/corpus.py"
 
@@ -41,8 +49,12 @@ rule normalize:
         f"{RESULTS}/logs/normalize/normalize.log",
     benchmark:
         f"{RESULTS}/benchmarks/normalize/normalize.tsv"
+    threads: MAX_THREADS
+    resources:
+        mem_mb=lambda wildcards, threads: 500 + 300 * threads,
+        disk_mb=text_mb(),
+        runtime=10 + LINES // 2_000_000,
     conda:
         "../envs/data.yaml"
-    threads: MAX_THREADS
     script:
         "../scripts/normalize.py"

@@ -8,10 +8,14 @@ checkpoint shard:
         f"{RESULTS}/logs/shard/shard.log",
     benchmark:
         f"{RESULTS}/benchmarks/shard/shard.tsv"
-    conda:
-        "../envs/data.yaml"
     params:
         lines_per_shard=config["shards"]["lines_per_shard"],
         per_shard_folders=[f"{RESULTS}/pretraining_data"],
+    resources:
+        mem_mb=500,
+        disk_mb=text_mb(),
+        runtime=10 + LINES // 10_000_000,
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/shard.py"

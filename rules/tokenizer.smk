@@ -8,9 +8,6 @@ rule sentencepiece:
         f"{RESULTS}/logs/sentencepiece/sentencepiece.log",
     benchmark:
         f"{RESULTS}/benchmarks/sentencepiece/sentencepiece.tsv"
-    conda:
-        "../envs/data.yaml"
-    threads: MAX_THREADS
     params:
         vocab_size=TOKENIZER["vocab_size"],
         num_placeholders=TOKENIZER["num_placeholders"],
@@ -20,6 +17,12 @@ rule sentencepiece:
         character_coverage=TOKENIZER["character_coverage"],
         seed=TOKENIZER["seed"],
         extra_options=TOKENIZER["extra_options"],
+    threads: MAX_THREADS
+    resources:
+        mem_mb=sentencepiece_mem_mb(),
+        runtime=30 + LINES // 250_000,
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/tokenizer.py"
 
@@ -33,9 +36,12 @@ rule wordpiece_vocab:
         f"{RESULTS}/logs/wordpiece_vocab/wordpiece_vocab.log",
     benchmark:
         f"{RESULTS}/benchmarks/wordpiece_vocab/wordpiece_vocab.tsv"
-    conda:
-        "../envs/data.yaml"
     params:
         vocab_size=TOKENIZER["vocab_size"],
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/vocab.py"
