@@ -4,7 +4,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 
 import sentencepiece as spm
 
@@ -48,9 +47,12 @@ def train_sentencepiece(
         minloglevel=0,
     )
     options.update(extra_options or {})
-    folder = os.path.dirname(os.path.abspath(model_path))
+    folder = os.path.dirname(model_path) or "."
     os.makedirs(folder, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tokenizer.", suffix=".tmp", dir=folder)
+    # A fixed scratch name: the model records its prefix, and the same inputs should give the same bytes.
+    tmp = os.path.join(folder, f".{os.path.basename(model_path)}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
     try:
         spm.set_random_generator_seed(seed)  # the sampled sentences, hence the pieces, repeat across runs
         try:

@@ -1,0 +1,62 @@
+"""The data steps on a real one-node Slurm cluster: every job a Slurm job, outputs identical to a local run."""
+
+import filecmp
+import os
+
+import pytest
+
+from slurm_cluster import local_slurm, slurm_job_ids, unavailable
+from workflow import ROOT, snakemake, write_config
+
+TARGET = "data"
+SLURM_ARGS = [
+    "--workflow-profile", os.path.join(ROOT, "profiles", "slurm"),
+    "--jobs", "4",
+    "--max-threads", "2",
+    "--slurm-no-account",
+    "--slurm-status-command", "squeue",  # no slurmdbd here, so no sacct
+    "--slurm-init-seconds-before-status-checks", "1",
+    "--slurm-keep-successful-logs",
+]
+
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+
+
+def _outputs(results):
+    """Every file under results/ except logs, benchmarks and Snakemake's own marks."""
+    files = set()
+    for folder, _, names in os.walk(results):
+        rel = os.path.relpath(folder, results)
+        if rel.split(os.sep)[0] in ("logs", "benchmarks"):
+            continue
+        files |= {os.path.normpath(os.path.join(rel, n)) for n in names if not n.startswith(".")}
+    return files
+
+
+def test_data_steps_run_as_slurm_jobs_with_identical_outputs(tmp_path):
+    local, cluster = tmp_path / "local", tmp_path / "slurm"
+    for folder in (local, cluster):
+        folder.mkdir()
+        write_config(folder, shards={"lines_per_shard": 4000})
+    snakemake(local, TARGET, "--cores", "2")
+
+    with local_slurm(tmp_path / "cluster"):
+        snakemake(cluster, TARGET, *SLURM_ARGS)
+        known = slurm_job_ids()
+
+    logs = cluster / ".snakemake" / "slurm_logs"
+    ran = {rule.name.removeprefix("rule_"): [p.stem for p in rule.iterdir()] for rule in logs.iterdir()}
+    assert {"download", "subset", "normalize", "sentencepiece", "wordpiece_vocab", "shard"} <= set(ran)
+    job_ids = [job for jobs in ran.values() for job in jobs]
+    assert job_ids and set(job_ids) <= known  # each was a job of this cluster's controller
+
+    files = _outputs(local / "results")
+    assert files == _outputs(cluster / "results") and "vocab.txt" in files
+    for name in sorted(files):
+        assert filecmp.cmp(local / "results" / name, cluster / "results" / name, shallow=False), name
+
+
+def test_dry_run_with_the_slurm_profile_needs_no_cluster(tmp_path):
+    write_config(tmp_path)
+    result = snakemake(tmp_path, "-n", TARGET, "--workflow-profile", os.path.join(ROOT, "profiles", "slurm"))
+    assert "sentencepiece" in result.stdout
