@@ -50,6 +50,12 @@ RESULTS = config["results"]
 MAX_THREADS = 64
 CORPUS = config["corpus"]
 TOKENIZER = config["tokenizer"]
+# The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).
+STRIP_ACCENTS = (
+    CORPUS["lang"] not in {"ja", "ko", "th", "vi", "hi", "bn", "ta", "te", "ml", "si"}
+    if TOKENIZER["strip_accents"] == "auto"
+    else TOKENIZER["strip_accents"]
+)
 
 
 def check_config():

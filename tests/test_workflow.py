@@ -6,8 +6,8 @@ import pytest
 
 from workflow import planned_jobs, snakemake, write_config
 
-UPSTREAM = {"download", "subset", "normalize", "shard"}
-DATA_RULES = UPSTREAM | {"sentencepiece", "wordpiece_vocab"}
+UPSTREAM = {"download", "subset", "normalize", "shard", "tokenizer_text"}
+DATA_RULES = UPSTREAM | {"sentencepiece", "wordpiece_vocab", "vocab_check"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_offline_default_builds_every_artifact(built):
     shards = sorted(p.name for p in (results / "shards").iterdir() if not p.name.startswith("."))
     n_lines = len(dataset) - 1
     assert shards == [f"shard_{i:04d}" for i in range(-(-n_lines // 4000))]
-    for name in ["download", "subset", "normalize", "sentencepiece", "wordpiece_vocab", "shard"]:
+    for name in DATA_RULES:
         assert list((results / "logs" / name).iterdir()), name
         assert list((results / "benchmarks" / name).iterdir()), name
 
@@ -41,13 +41,13 @@ def test_nothing_to_do_when_nothing_changed(built):
 
 def test_vocab_size_change_rebuilds_only_the_vocabulary(built):
     jobs = planned_jobs(built, "data", "--config", "tokenizer={vocab_size: 3000}")
-    assert {"sentencepiece", "wordpiece_vocab"} <= set(jobs)
+    assert {"sentencepiece", "wordpiece_vocab", "vocab_check"} <= set(jobs)
     assert not UPSTREAM & set(jobs)
 
 
 def test_max_lines_change_reruns_from_subset(built):
     jobs = planned_jobs(built, "data", "--config", "corpus={max_lines: 5000}")
-    assert {"subset", "normalize", "shard", "sentencepiece", "wordpiece_vocab"} <= set(jobs)
+    assert DATA_RULES - {"download"} <= set(jobs)
     assert "download" not in jobs
 
 
@@ -87,12 +87,13 @@ def test_corrupt_gzip_leaves_no_dataset(tmp_path):
 
 
 def test_vocab_too_large_for_the_corpus_says_which_value_to_lower(tmp_path):
-    (tmp_path / "corpus.txt").write_text("a small corpus\nof a few words\n\nin two documents\n")
-    write_config(tmp_path, corpus={"source": str(tmp_path / "corpus.txt")})
+    words = "a small corpus of a few words in two documents".split()
+    (tmp_path / "corpus.txt").write_text("".join(f"{' '.join(words[i % 7:])}\n" for i in range(500)))
+    write_config(tmp_path, corpus={"source": str(tmp_path / "corpus.txt")}, tokenizer={"heldout_lines": 10})
     result = snakemake(tmp_path, "--cores", "1", "data", check=False)
     assert result.returncode != 0
     assert "set tokenizer.vocab_size to at most" in result.stdout + result.stderr
-    assert not (tmp_path / "results" / "tokenizer.model").exists()
+    assert not (tmp_path / "results" / "vocab.txt").exists()
 
 
 @pytest.mark.parametrize("form,start", [("dot", "digraph"), ("mermaid-js", "---")])

@@ -1,0 +1,75 @@
+"""Every script family of the recipe's languages gets a vocabulary BERT's tokenizer can use (held-out [UNK])."""
+
+import re
+
+import pytest
+
+from multilingual import SCRIPTS, sample_lines
+from normalize import normalize_file
+from tokenizer import TokenizerError, train_sentencepiece
+from tokenizer_text import default_strip_accents, write_tokenizer_text
+from vocab import VocabError, write_bert_vocab
+from vocab_check import CoverageError, check_vocab, vocab_coverage
+from wordpiece import WordPieceTokenizer
+
+LANG = {"latin": "fr", "cyrillic": "ru", "greek": "el", "arabic": "ar", "hebrew": "he", "devanagari": "hi",
+        "tamil": "ta", "bengali": "bn", "georgian": "ka", "armenian": "hy", "thai": "th", "korean": "ko",
+        "chinese": "zh_cn", "chinese_traditional": "zh_tw", "japanese": "ja"}
+
+
+def build_vocab(folder, script, conversion, vocab_size=3000, num_placeholders=256):
+    """The tokenizer stage, run on a sample as the pipeline runs it; returns the held-out coverage."""
+    raw, proc = folder / "dataset.txt", folder / "proc_dataset.txt"
+    raw.write_text("\n".join(sample_lines(script, 700)) + "\n", encoding="utf-8")
+    normalize_file(raw, proc)
+    strip = default_strip_accents("auto", LANG[script])
+    write_tokenizer_text(proc, folder / "train.txt", folder / "heldout.txt", heldout_lines=60,
+                         conversion=conversion, do_lower_case=True, strip_accents=strip)
+    extra = {"normalization_rule_name": "identity", "hard_vocab_limit": False} if conversion == "bert" else {}
+    while True:
+        try:
+            train_sentencepiece(folder / "train.txt", folder / "t.model", folder / "t.vocab",
+                                vocab_size=vocab_size, num_placeholders=num_placeholders,
+                                character_coverage=1.0, extra_options=extra)
+            vocab = write_bert_vocab(folder / "t.vocab", folder / "vocab.txt", vocab_size, num_placeholders,
+                                     conversion)
+            break
+        except (TokenizerError, VocabError) as error:  # what a user does: take the size the message names
+            vocab_size = int(re.search(r"vocab_size to at most (\d+)", str(error)).group(1))
+    assert len(vocab) == vocab_size
+    stats = vocab_coverage(folder / "vocab.txt", folder / "heldout.txt", do_lower_case=True, strip_accents=strip)
+    return stats, strip
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_default_conversion_covers_every_script(tmp_path, script):
+    stats, strip = build_vocab(tmp_path, script, "bert")
+    assert stats["heldout_lines"] == 60 and stats["words"] >= 60
+    assert stats["unk_rate"] <= 0.01, stats
+    # every character of the training text maps to a non-[UNK] token
+    tokenizer = WordPieceTokenizer(tmp_path / "vocab.txt", strip_accents=strip)
+    chars = {c for line in open(tmp_path / "train.txt", encoding="utf-8") for c in line.split() for c in c}
+    unknown = [c for c in chars if tokenizer.tokenize(c) == ["[UNK]"]]
+    assert not unknown, unknown[:10]
+
+
+@pytest.mark.parametrize("script", ["chinese", "japanese"])
+def test_recipe_conversion_fails_cjk(tmp_path, script):
+    stats, _ = build_vocab(tmp_path, script, "recipe")
+    assert stats["unk_rate"] > 0.01, stats
+
+
+def test_check_stops_the_run_above_the_threshold(tmp_path):
+    build_vocab(tmp_path, "chinese", "recipe")
+    with pytest.raises(CoverageError, match=r"tokenizer.max_unk_rate.*tokenizer.conversion: bert"):
+        check_vocab(tmp_path / "vocab.txt", tmp_path / "heldout.txt", tmp_path / "check.json",
+                    do_lower_case=True, strip_accents=True, max_unk_rate=0.01)
+    assert not (tmp_path / "check.json").exists()
+
+
+def test_accent_stripping_is_off_where_marks_are_letters():
+    assert default_strip_accents("auto", "ja") is False and default_strip_accents("auto", "hi") is False
+    assert default_strip_accents("auto", "fr") is True and default_strip_accents(False, "fr") is False
+    # what stripping would do to Japanese: the voiced kana が loses its mark
+    assert WordPieceTokenizer({}, strip_accents=True).basic_tokenize("が") == ["か"]
+    assert WordPieceTokenizer({}, strip_accents=False).basic_tokenize("が") == ["が"]
