@@ -46,6 +46,8 @@ def validate_config(schema_path):
 validate_config(os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
 
 RESULTS = config["results"]
+BUCKET = config["bucket"]
+BUCKET_URL = f"gs://{BUCKET}/{config['bucket_prefix']}".rstrip("/") if BUCKET else None
 # Jobs that use every core they get ask for this many; Snakemake lowers it to --cores (and --dag needs none).
 MAX_THREADS = 64
 CORPUS = config["corpus"]

@@ -1,0 +1,127 @@
+"""Recipe step 9: copy `bert_model/` and `pretraining_data/` to Cloud Storage with gsutil.
+
+`gsutil -m rsync -r -d -c` per folder: checksums decide what is copied, so an unchanged shard is not uploaded
+again, and objects that no longer exist locally (an earlier, larger run's shards) are deleted, so training
+never globs them. The manifest, written only after the bucket's listing matches the local files, records
+every object's name, size and MD5, and what this run copied.
+"""
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from atomic import atomic_path
+
+LOGIN = (
+    "log in with `gcloud auth application-default login` (or point GOOGLE_APPLICATION_CREDENTIALS at a "
+    "service-account key, or BOTO_CONFIG at a boto file with credentials)"
+)
+
+
+class UploadError(Exception):
+    pass
+
+
+def gsutil_command():
+    """gsutil from this environment (a venv's bin/ is not on PATH when Snakemake is run by its full path)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "gsutil")
+    found = beside if os.path.exists(beside) else shutil.which("gsutil")
+    if not found:
+        raise UploadError("gsutil is not installed: pip install gsutil (it is in requirements.txt)")
+    return found
+
+
+def gsutil(*args):
+    """Run gsutil; turn the failures users meet into one line that says what to do."""
+    result = subprocess.run([gsutil_command(), *args], capture_output=True, text=True)
+    logging.info("gsutil %s\n%s", " ".join(args), result.stderr.strip())
+    if result.returncode != 0:
+        err = result.stderr
+        if re.search(r"BucketNotFound|bucket does not exist", err):
+            bucket = re.search(r"gs://[^/\s]+", " ".join(args))
+            raise UploadError(f"{bucket.group(0) if bucket else 'the bucket'} does not exist: create it "
+                              f"(gsutil mb gs://NAME) or correct `bucket` in the config")
+        if re.search(r"401|403|AccessDenied|credentials|Anonymous caller|invalid_grant|RefreshError", err):
+            raise UploadError(f"Cloud Storage refused the request ({_last_line(err)}): {LOGIN}")
+        raise UploadError(f"gsutil {args[0]} failed: {_last_line(err)}; run again to retry")
+    return result
+
+
+def _last_line(text):
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def md5_base64(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def local_files(folder):
+    """{relative name: path} of the files under `folder`, Snakemake's hidden marks left out."""
+    files = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if not name.startswith("."):
+                path = os.path.join(root, name)
+                files[os.path.relpath(path, folder)] = path
+    return files
+
+
+def remote_objects(url):
+    """{relative name: (size, md5)} of the objects under `url`, from `gsutil ls -L`."""
+    result = subprocess.run([gsutil_command(), "ls", "-L", url.rstrip("/") + "/**"], capture_output=True, text=True)
+    if result.returncode != 0:
+        if "matched no objects" in result.stderr or "One or more URLs matched no objects" in result.stderr:
+            return {}
+        raise UploadError(f"listing {url} failed: {_last_line(result.stderr)}")
+    objects, name = {}, None
+    for line in result.stdout.splitlines():
+        if line.startswith("gs://"):
+            name = line.rstrip(":")[len(url.rstrip("/")) + 1:]
+            objects[name] = [None, None]
+        elif name and "Content-Length:" in line:
+            objects[name][0] = int(line.split(":", 1)[1])
+        elif name and "Hash (md5):" in line:
+            objects[name][1] = line.split(":", 1)[1].strip()
+    return {k: tuple(v) for k, v in objects.items()}
+
+
+def upload(folders, manifest_path):
+    """Mirror each local folder to its gs:// URL (`folders`: {local: url}); write the manifest."""
+    manifest = {"objects": [], "copied": []}
+    for local, url in folders.items():
+        result = gsutil("-m", "rsync", "-r", "-d", "-c", local, url)
+        manifest["copied"] += sorted(
+            os.path.relpath(m, ".") for m in re.findall(r"Copying file://(\S+)", result.stderr)
+        )
+        remote = remote_objects(url)
+        files = local_files(local)
+        for name, path in sorted(files.items()):
+            size, md5 = os.path.getsize(path), md5_base64(path)
+            if remote.get(name) != (size, md5):
+                raise UploadError(f"{url}/{name} does not match {path} after the upload; run again to retry")
+            manifest["objects"].append({"url": f"{url.rstrip('/')}/{name}", "size": size, "md5": md5})
+        stale = sorted(set(remote) - set(files))
+        if stale:
+            raise UploadError(f"{url} still holds objects that no longer exist locally: {', '.join(stale[:5])}")
+    with atomic_path(manifest_path) as tmp, open(tmp, "w") as f:
+        json.dump(manifest, f, indent=2)
+    logging.info("%d objects in the bucket, %d copied by this run", len(manifest["objects"]), len(manifest["copied"]))
+    return manifest
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    from logs import rule_log
+
+    with rule_log(snakemake.log[0]):
+        upload(dict(zip(snakemake.params.local, snakemake.params.remote)), snakemake.output[0])

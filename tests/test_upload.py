@@ -1,0 +1,68 @@
+"""Upload to Cloud Storage with gsutil, against a real emulator on 127.0.0.1."""
+
+import json
+import subprocess
+
+import pytest
+
+from gcs_emulator import gcs_emulator, unavailable
+from upload import UploadError, gsutil_command
+from workflow import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+
+
+def _objects(env, url):
+    out = subprocess.run([gsutil_command(), "ls", "-r", url], capture_output=True, text=True, env=env).stdout
+    return sorted(line for line in out.splitlines() if line.startswith("gs://") and not line.endswith(":"))
+
+
+def test_no_bucket_no_upload_job(tmp_path):
+    write_config(tmp_path)
+    assert "upload" not in planned_jobs(tmp_path, "examples")
+
+
+def test_upload_mirrors_the_folders_and_records_them(tmp_path):
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        env = gcs["env"]
+        write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 4000})
+        snakemake(tmp_path, "--cores", "2", "upload", env=env)
+        manifest = json.loads((tmp_path / "results" / "upload" / "manifest.json").read_text())
+        urls = sorted(o["url"] for o in manifest["objects"])
+        assert urls == _objects(env, "gs://test-bucket/run1")
+        assert "gs://test-bucket/run1/bert_model/bert_config.json" in urls
+        records = [u for u in urls if u.endswith(".tfrecord")]
+        assert len(records) == len(list((tmp_path / "results" / "shards").glob("shard_*")))
+        assert len(manifest["copied"]) == len(urls)
+
+        # one changed shard is uploaded again, the others are not
+        changed = tmp_path / "results" / "pretraining_data" / "shard_0001.tfrecord"
+        changed.write_bytes(changed.read_bytes()[:-7] + b"changed")
+        snakemake(tmp_path, "--cores", "2", "upload", "--forcerun", "upload", env=env)
+        manifest = json.loads((tmp_path / "results" / "upload" / "manifest.json").read_text())
+        assert manifest["copied"] == ["results/pretraining_data/shard_0001.tfrecord"]
+
+        # fewer shards: the stale objects go from the bucket too
+        write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 9000})
+        snakemake(tmp_path, "--cores", "2", "upload", env=env)
+        remaining = [u for u in _objects(env, "gs://test-bucket/run1") if u.endswith(".tfrecord")]
+        assert len(remaining) == len(list((tmp_path / "results" / "shards").glob("shard_*"))) < len(records)
+
+
+def test_missing_bucket_is_one_clear_error(tmp_path):
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        write_config(tmp_path, bucket="no-such-bucket", shards={"lines_per_shard": 9000})
+        result = snakemake(tmp_path, "--cores", "2", "upload", env=gcs["env"], check=False)
+        assert result.returncode != 0
+        assert "gs://no-such-bucket does not exist" in result.stdout + result.stderr
+        assert not (tmp_path / "results" / "upload" / "manifest.json").exists()
+
+
+def test_unreachable_storage_fails_without_a_manifest(tmp_path):
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        env = gcs["env"]
+    # the emulator is gone: the upload must fail, and no manifest may claim what is not there
+    write_config(tmp_path, bucket="test-bucket", shards={"lines_per_shard": 9000})
+    result = snakemake(tmp_path, "--cores", "2", "upload", env=env, check=False)
+    assert result.returncode != 0 and "ERROR:" in result.stdout + result.stderr
+    assert not (tmp_path / "results" / "upload" / "manifest.json").exists()
