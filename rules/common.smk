@@ -1,7 +1,13 @@
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+# The scripts' own definitions, so that the workflow and its jobs agree on them.
+sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+from tokenizer_text import default_strip_accents
+from vocab import CONTROL_SYMBOLS
 
 
 def coerce_cli_strings(values, schema):
@@ -53,11 +59,7 @@ MAX_THREADS = 64
 CORPUS = config["corpus"]
 TOKENIZER = config["tokenizer"]
 # The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).
-STRIP_ACCENTS = (
-    CORPUS["lang"] not in {"ja", "ko", "th", "vi", "hi", "bn", "ta", "te", "ml", "si"}
-    if TOKENIZER["strip_accents"] == "auto"
-    else TOKENIZER["strip_accents"]
-)
+STRIP_ACCENTS = default_strip_accents(TOKENIZER["strip_accents"], CORPUS["lang"])
 
 
 def check_config():
@@ -68,7 +70,7 @@ def check_config():
             raise WorkflowError(
                 f"corpus.source: {source!r} is not 'sample', 'opensubtitles', an http(s) URL or an existing file"
             )
-    smallest = TOKENIZER["num_placeholders"] + len(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]) + 1
+    smallest = TOKENIZER["num_placeholders"] + len(CONTROL_SYMBOLS) + 1
     if TOKENIZER["vocab_size"] < smallest:
         raise WorkflowError(
             f"tokenizer.vocab_size: {TOKENIZER['vocab_size']} cannot hold the 5 control symbols and "
@@ -90,9 +92,9 @@ def sentencepiece_mem_mb():
     return 1000 + sentences // 700
 
 
-def text_mb(factor=1.0):
-    """Megabytes of a file holding the corpus, times `factor`."""
-    return int(100 + LINES * 100 * factor / 1e6)
+def text_mb():
+    """Megabytes of a file holding the corpus."""
+    return int(100 + LINES * 100 / 1e6)
 
 
 def corpus_source():
