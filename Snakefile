@@ -6,14 +6,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-report: "report/workflow.rst"
-
-
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/tokenizer.smk"
 include: "rules/shards.smk"
-include: "rules/report.smk"
+include: "rules/pretraining_data.smk"
+include: "rules/upload.smk"
 
 
 rule data:

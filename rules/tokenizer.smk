@@ -42,6 +42,7 @@ rule sentencepiece:
         shuffle_input_sentence=TOKENIZER["shuffle_input_sentence"],
         character_coverage=TOKENIZER["character_coverage"],
         seed=TOKENIZER["seed"],
+        num_threads=TOKENIZER["num_threads"],
         # The `bert` conversion's text is already as BERT will see it, so SentencePiece must not NFKC it;
         # and with CJK split into single characters, its size estimate refuses sizes it can in fact reach.
         extra_options=(
@@ -50,7 +51,7 @@ rule sentencepiece:
             else {}
         )
         | TOKENIZER["extra_options"],
-    threads: MAX_THREADS
+    threads: TOKENIZER["num_threads"]
     resources:
         mem_mb=sentencepiece_mem_mb(),
         runtime=30 + LINES // 250_000,

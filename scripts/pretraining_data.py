@@ -41,7 +41,8 @@ FEATURE_NAMES = {
 }
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 COMPRESSIONS = ("none", "gzip")
-BATCH = 4096  # instances masked and encoded together: large enough for numpy, small enough to keep memory flat
+# Instances masked and encoded together: large enough for numpy, small enough to keep memory flat.
+BATCH = 4096
 
 # Replacement chosen for a masked position.
 MASKED, UNCHANGED, RANDOM = 0, 1, 2
@@ -82,14 +83,16 @@ def read_documents(input_path, tokenizer, dtype):
     if len(sentence_ends) > doc_start:
         doc_starts.append(doc_start)
     return (
-        np.frombuffer(tokens, dtype=dtype).copy() if len(tokens) else np.zeros(0, dtype),
+        np.frombuffer(tokens, dtype=dtype) if len(tokens) else np.zeros(0, dtype),  # shares the array's memory
         np.frombuffer(sentence_ends, dtype=np.int64).copy() if len(sentence_ends) else np.zeros(0, np.int64),
         np.frombuffer(doc_starts, dtype=np.int64).copy() if len(doc_starts) else np.zeros(0, np.int64),
         lines,
     )
 
 
-def plan_instances(sentence_lengths, doc_first, doc_count, *, max_seq_length, short_seq_prob, dupe_factor, rng):
+def plan_instances(
+    sentence_lengths, doc_first, doc_count, *, max_seq_length, short_seq_prob, dupe_factor, rng
+):
     """The sentence spans [a0, a1) and [b0, b1) of every instance, and whether B is a random next.
 
     A line-by-line transcription of the reference's `create_instances_from_document` loop, run on sentence
@@ -296,7 +299,7 @@ def tfrecord_frames(flat, lengths):
 
 
 def _select_tokens(cand, k, gen):
-    """Per row, `k` positions drawn uniformly without replacement among the candidates; sorted, padded with -1.
+    """Per row, `k` positions drawn uniformly without replacement among the candidates; sorted, padded with width.
 
     Shuffling the candidates and taking the first k (the reference) draws a uniform k-subset; so does taking
     the k smallest of independent uniform keys.
@@ -359,8 +362,19 @@ def _select_whole_words(ids, cand, k, is_subword, gen):
     return positions, actions
 
 
-def mask_batch(ids, a_len, tot, *, masked_lm_prob, max_predictions_per_seq, special, vocab_word_ids, gen,
-               whole_word=False, is_subword=None):
+def mask_batch(
+    ids,
+    a_len,
+    tot,
+    *,
+    masked_lm_prob,
+    max_predictions_per_seq,
+    special,
+    vocab_word_ids,
+    gen,
+    whole_word=False,
+    is_subword=None,
+):
     """Apply masked-LM masking to a batch of token rows in place; returns (positions, labels, actions, counts)."""
     n, width = ids.shape
     col = np.arange(width)
@@ -380,7 +394,8 @@ def mask_batch(ids, a_len, tot, *, masked_lm_prob, max_predictions_per_seq, spec
     labels = np.where(valid, np.take_along_axis(ids, safe, axis=1), 0)
     random_ids = vocab_word_ids[gen.integers(0, len(vocab_word_ids), positions.shape)]
     new = np.where(actions == MASKED, special["[MASK]"], np.where(actions == UNCHANGED, labels, random_ids))
-    padded = np.concatenate([ids, np.zeros((n, 1), ids.dtype)], axis=1)  # column `width` absorbs the padding slots
+    # Column `width` absorbs the padding slots.
+    padded = np.concatenate([ids, np.zeros((n, 1), ids.dtype)], axis=1)
     np.put_along_axis(padded, np.where(valid, positions, width), new.astype(ids.dtype), axis=1)
     ids[:] = padded[:, :width]
     counts = [int(((actions == a) & valid).sum()) for a in (MASKED, UNCHANGED, RANDOM)]
@@ -409,7 +424,9 @@ def create_pretraining_data(
 ):
     """Write the shard's pre-training examples to `output_path` (and statistics to `stats_path`); returns the stats."""
     if max_seq_length < 5:
-        raise ValueError(f"max_seq_length must be at least 5 ([CLS], [SEP], [SEP] and a token each side), got {max_seq_length}")
+        raise ValueError(
+            f"max_seq_length must be at least 5 ([CLS], [SEP], [SEP] and a token each side), got {max_seq_length}"
+        )
     if max_predictions_per_seq < 1:
         raise ValueError(f"max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}")
     if not 0 < masked_lm_prob <= 1:
@@ -432,7 +449,9 @@ def create_pretraining_data(
     vocab = tokenizer.vocab
     missing = [t for t in REQUIRED_TOKENS if t not in vocab]
     if missing:
-        raise ValueError(f"{vocab_path} lacks the control symbol(s) {' '.join(missing)} that BERT's examples need")
+        raise ValueError(
+            f"{vocab_path} lacks the control symbol(s) {' '.join(missing)} that BERT's examples need"
+        )
     special = {t: vocab[t] for t in REQUIRED_TOKENS}
     max_id = max(vocab.values())
     dtype = np.uint16 if max_id < 1 << 16 else np.int32
@@ -447,7 +466,9 @@ def create_pretraining_data(
     gen = np.random.Generator(np.random.PCG64(seed64))
 
     tokens, sentence_ends, doc_first, lines = read_documents(input_path, tokenizer, dtype)
-    bounds = np.concatenate([np.zeros(1, np.int64), sentence_ends])  # sentence s is tokens[bounds[s]:bounds[s + 1]]
+    bounds = np.concatenate(
+        [np.zeros(1, np.int64), sentence_ends]
+    )  # sentence s is tokens[bounds[s]:bounds[s + 1]]
     doc_count = np.diff(np.append(doc_first, len(sentence_ends)))
     corpus = {
         "lines": lines,
@@ -457,8 +478,12 @@ def create_pretraining_data(
         "unknown_tokens": int(np.count_nonzero(tokens == special["[UNK]"])),
     }
     logging.info(
-        "%s: %d lines, %d documents, %d sentences, %d tokens", shard_name, lines, len(doc_first),
-        len(sentence_ends), len(tokens),
+        "%s: %d lines, %d documents, %d sentences, %d tokens",
+        shard_name,
+        lines,
+        len(doc_first),
+        len(sentence_ends),
+        len(tokens),
     )
     a0, a1, b0, b1, random_next = plan_instances(
         np.diff(bounds).tolist(),
@@ -486,7 +511,11 @@ def create_pretraining_data(
     col = np.arange(max_seq_length)
     with atomic_path(output_path) as tmp:
         with open(tmp, "wb") as raw:
-            out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) if compression == "gzip" else raw
+            out = (
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+                if compression == "gzip"
+                else raw
+            )
             for lo in range(0, n_total, BATCH):
                 idx = order[lo : lo + BATCH]
                 al, bl, ast, bst = a_len[idx], b_len[idx], a_start[idx], b_start[idx]
@@ -494,14 +523,18 @@ def create_pretraining_data(
                 tot = al + bl + 3
                 in_a = (col >= 1) & (col <= al[:, None])
                 in_b = (col >= al[:, None] + 2) & (col < al[:, None] + 2 + bl[:, None])
-                src = np.where(in_a, ast[:, None] + col - 1, np.where(in_b, bst[:, None] + col - al[:, None] - 2, 0))
+                src = np.where(
+                    in_a, ast[:, None] + col - 1, np.where(in_b, bst[:, None] + col - al[:, None] - 2, 0)
+                )
                 ids = np.where(in_a | in_b, tokens[src], 0).astype(np.int64)
                 rows = np.arange(n)
                 ids[:, 0] = special["[CLS]"]
                 ids[rows, al + 1] = special["[SEP]"]
                 ids[rows, tot - 1] = special["[SEP]"]
                 positions, valid, labels, batch_counts = mask_batch(
-                    ids, al, tot,
+                    ids,
+                    al,
+                    tot,
                     masked_lm_prob=masked_lm_prob,
                     max_predictions_per_seq=max_predictions_per_seq,
                     special=special,
@@ -561,8 +594,12 @@ def create_pretraining_data(
             f.write("\n")
     logging.info(
         "%s: %d instances, mean length %.1f, %.1f%% full length, %.1f%% random next, %.2f masked per instance",
-        shard_name, n_total, stats["mean_seq_length"], 100 * stats["full_length_share"],
-        100 * stats["random_next_share"], stats["masked_per_instance"],
+        shard_name,
+        n_total,
+        stats["mean_seq_length"],
+        100 * stats["full_length_share"],
+        100 * stats["random_next_share"],
+        stats["masked_per_instance"],
     )
     return stats
 
@@ -584,7 +621,6 @@ if __name__ == "__main__" and "snakemake" in globals():
             shard_name=f"shard_{snakemake.wildcards.shard}",  # noqa: F821
             do_lower_case=params.do_lower_case,
             strip_accents=params.strip_accents,
-            max_input_chars_per_word=params.max_input_chars_per_word,
             do_whole_word_mask=params.do_whole_word_mask,
             compression=params.compression,
             feature_names=params.feature_names,

@@ -94,6 +94,6 @@ if __name__ == "__main__" and "snakemake" in globals():
             shuffle_input_sentence=p.shuffle_input_sentence,
             character_coverage=p.character_coverage,
             seed=p.seed,
-            threads=snakemake.threads,
+            threads=p.num_threads,
             extra_options=p.extra_options,
         )

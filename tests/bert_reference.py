@@ -43,7 +43,12 @@ def _is_control(char):
 
 def _is_punctuation(char):
     cp = ord(char)
-    if (cp >= 33 and cp <= 47) or (cp >= 58 and cp <= 64) or (cp >= 91 and cp <= 96) or (cp >= 123 and cp <= 126):
+    if (
+        (cp >= 33 and cp <= 47)
+        or (cp >= 58 and cp <= 64)
+        or (cp >= 91 and cp <= 96)
+        or (cp >= 123 and cp <= 126)
+    ):
         return True
     return unicodedata.category(char).startswith("P")
 
@@ -159,7 +164,9 @@ class FullTokenizer:
     def __init__(self, vocab, do_lower_case=True, max_input_chars_per_word=100):
         self.vocab = vocab if isinstance(vocab, dict) else load_vocab(vocab)
         self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
-        self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, max_input_chars_per_word=max_input_chars_per_word)
+        self.wordpiece_tokenizer = WordpieceTokenizer(
+            self.vocab, max_input_chars_per_word=max_input_chars_per_word
+        )
 
     def tokenize(self, text):
         return [s for t in self.basic_tokenizer.tokenize(text) for s in self.wordpiece_tokenizer.tokenize(t)]
@@ -175,8 +182,17 @@ MaskedLmInstance = collections.namedtuple("MaskedLmInstance", ["index", "label"]
 _Gram = collections.namedtuple("_Gram", ["begin", "end"])
 
 
-def create_training_instances(lines, tokenizer, max_seq_length, dupe_factor, short_seq_prob, masked_lm_prob,
-                              max_predictions_per_seq, rng, do_whole_word_mask=False):
+def create_training_instances(
+    lines,
+    tokenizer,
+    max_seq_length,
+    dupe_factor,
+    short_seq_prob,
+    masked_lm_prob,
+    max_predictions_per_seq,
+    rng,
+    do_whole_word_mask=False,
+):
     all_documents = [[]]
     for line in lines:
         line = line.strip()
@@ -192,15 +208,33 @@ def create_training_instances(lines, tokenizer, max_seq_length, dupe_factor, sho
     for _ in range(dupe_factor):
         for document_index in range(len(all_documents)):
             instances.extend(
-                create_instances_from_document(all_documents, document_index, max_seq_length, short_seq_prob,
-                                               masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                                               do_whole_word_mask))
+                create_instances_from_document(
+                    all_documents,
+                    document_index,
+                    max_seq_length,
+                    short_seq_prob,
+                    masked_lm_prob,
+                    max_predictions_per_seq,
+                    vocab_words,
+                    rng,
+                    do_whole_word_mask,
+                )
+            )
     rng.shuffle(instances)
     return instances
 
 
-def create_instances_from_document(all_documents, document_index, max_seq_length, short_seq_prob, masked_lm_prob,
-                                   max_predictions_per_seq, vocab_words, rng, do_whole_word_mask=False):
+def create_instances_from_document(
+    all_documents,
+    document_index,
+    max_seq_length,
+    short_seq_prob,
+    masked_lm_prob,
+    max_predictions_per_seq,
+    vocab_words,
+    rng,
+    do_whole_word_mask=False,
+):
     document = all_documents[document_index]
     max_num_tokens = max_seq_length - 3
     target_seq_length = max_num_tokens
@@ -248,9 +282,13 @@ def create_instances_from_document(all_documents, document_index, max_seq_length
                 tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
                 segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
                 tokens, masked_lm_positions, masked_lm_labels = create_masked_lm_predictions(
-                    tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng, do_whole_word_mask)
-                instances.append(TrainingInstance(tokens, segment_ids, masked_lm_positions, masked_lm_labels,
-                                                  is_random_next))
+                    tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng, do_whole_word_mask
+                )
+                instances.append(
+                    TrainingInstance(
+                        tokens, segment_ids, masked_lm_positions, masked_lm_labels, is_random_next
+                    )
+                )
             current_chunk = []
             current_length = 0
         i += 1
@@ -291,15 +329,16 @@ def _masking_ngrams(grams, max_masked_tokens, rng):
         gram = ngrams.pop()
         if gram.end - gram.begin + sum(masked_tokens) > max_masked_tokens:
             continue
-        if sum(masked_tokens[gram.begin:gram.end]):
+        if sum(masked_tokens[gram.begin : gram.end]):
             continue
-        masked_tokens[gram.begin:gram.end] = [True] * (gram.end - gram.begin)
+        masked_tokens[gram.begin : gram.end] = [True] * (gram.end - gram.begin)
         output_ngrams.append(gram)
     return output_ngrams
 
 
-def create_masked_lm_predictions(tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng,
-                                 do_whole_word_mask=False):
+def create_masked_lm_predictions(
+    tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng, do_whole_word_mask=False
+):
     if do_whole_word_mask:
         grams = _tokens_to_grams(tokens)
     else:
@@ -361,10 +400,29 @@ def instances_to_arrays(instances, tokenizer, max_seq_length, max_predictions_pe
     return out
 
 
-def reference_arrays(lines, vocab, *, seed, max_seq_length=128, max_predictions_per_seq=20, masked_lm_prob=0.15,
-                     short_seq_prob=0.1, dupe_factor=5, do_whole_word_mask=False, max_input_chars_per_word=100):
+def reference_arrays(
+    lines,
+    vocab,
+    *,
+    seed,
+    max_seq_length=128,
+    max_predictions_per_seq=20,
+    masked_lm_prob=0.15,
+    short_seq_prob=0.1,
+    dupe_factor=5,
+    do_whole_word_mask=False,
+    max_input_chars_per_word=100
+):
     tokenizer = FullTokenizer(vocab, max_input_chars_per_word=max_input_chars_per_word)
-    instances = create_training_instances(lines, tokenizer, max_seq_length, dupe_factor, short_seq_prob,
-                                          masked_lm_prob, max_predictions_per_seq, random.Random(seed),
-                                          do_whole_word_mask)
+    instances = create_training_instances(
+        lines,
+        tokenizer,
+        max_seq_length,
+        dupe_factor,
+        short_seq_prob,
+        masked_lm_prob,
+        max_predictions_per_seq,
+        random.Random(seed),
+        do_whole_word_mask,
+    )
     return instances_to_arrays(instances, tokenizer, max_seq_length, max_predictions_per_seq)
