@@ -12,6 +12,7 @@ include: "rules/tokenizer.smk"
 include: "rules/shards.smk"
 include: "rules/pretraining_data.smk"
 include: "rules/upload.smk"
+include: "rules/train.smk"
 
 
 rule data:

@@ -58,6 +58,7 @@ BUCKET_URL = f"gs://{BUCKET}/{config['bucket_prefix']}".rstrip("/") if BUCKET el
 MAX_THREADS = 64
 CORPUS = config["corpus"]
 TOKENIZER = config["tokenizer"]
+TRAIN = config["train"]
 # The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).
 STRIP_ACCENTS = default_strip_accents(TOKENIZER["strip_accents"], CORPUS["lang"])
 
@@ -125,3 +126,19 @@ def shard_ids(wildcards=None):
 def pretraining_records(wildcards=None):
     """One .tfrecord per current shard; none from an earlier, larger run."""
     return expand(f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord", shard=shard_ids())
+
+
+def held_out_record(wildcards=None):
+    """The shard that training never reads (train.eval_shard indexes the sorted shards; -1 = the last)."""
+    records = pretraining_records()
+    if len(records) < 2:
+        raise ValueError(
+            f"train: {len(records)} pretraining shard(s); holding one out for evaluation needs at least 2 "
+            "(lower shards.lines_per_shard or add text)"
+        )
+    return records[TRAIN["eval_shard"]]
+
+
+def training_records(wildcards=None):
+    held_out = held_out_record()
+    return [record for record in pretraining_records() if record != held_out]

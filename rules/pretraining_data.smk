@@ -11,6 +11,8 @@ rule pretraining_data:
     input:
         shard=f"{RESULTS}/shards/shard_{{shard}}",
         vocab=f"{RESULTS}/vocab.txt",
+        # No examples from a vocabulary that fails the held-out [UNK] check.
+        vocab_check=f"{RESULTS}/tokenizer/vocab_check.json",
     output:
         records=f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord",
         stats=f"{RESULTS}/pretraining_data/shard_{{shard}}.stats.json",

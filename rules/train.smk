@@ -4,24 +4,6 @@
 # never among a rule's outputs: Snakemake deletes declared outputs before re-running a job, and a re-run must
 # resume from them. The outputs are a small manifest and the final weights.
 
-TRAIN = config["train"]
-
-
-def held_out_record(wildcards=None):
-    """The shard that training never reads (train.eval_shard indexes the sorted shards; -1 = the last)."""
-    records = pretraining_records()
-    if len(records) < 2:
-        raise ValueError(
-            f"train: {len(records)} pretraining shard(s); holding one out for evaluation needs at least 2 "
-            "(lower shards.lines_per_shard or add text)"
-        )
-    return records[TRAIN["eval_shard"]]
-
-
-def training_records(wildcards=None):
-    held_out = held_out_record()
-    return [record for record in pretraining_records() if record != held_out]
-
 
 rule train:
     input:
@@ -56,7 +38,11 @@ rule train:
         eval_steps=TRAIN["eval_steps"],
         max_seq_length=config["pretraining_data"]["max_seq_length"],
         max_predictions_per_seq=config["pretraining_data"]["max_predictions_per_seq"],
-    threads: workflow.cores
+    threads: MAX_THREADS
+    resources:
+        # The model's size and the device decide both; train.mem_mb and train.runtime_minutes say them for a cluster.
+        mem_mb=TRAIN["mem_mb"],
+        runtime=TRAIN["runtime_minutes"],
     conda:
         "../envs/train.yaml"
     script:
@@ -78,7 +64,10 @@ rule evaluate:
         max_steps=0,  # every held-out example
         max_seq_length=config["pretraining_data"]["max_seq_length"],
         max_predictions_per_seq=config["pretraining_data"]["max_predictions_per_seq"],
-    threads: workflow.cores
+    threads: MAX_THREADS
+    resources:
+        mem_mb=TRAIN["mem_mb"],
+        runtime=60,
     conda:
         "../envs/train.yaml"
     script:
@@ -98,6 +87,9 @@ rule export:
     params:
         max_seq_length=config["pretraining_data"]["max_seq_length"],
     threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
     conda:
         "../envs/train.yaml"
     script:

@@ -5,8 +5,9 @@
 
 The run resumes from the newest checkpoint in the model dir (weights, optimizer state and step), saves one every
 `save_checkpoints_steps` and on SIGTERM/Ctrl-C, and ends by writing the final weights and a JSON manifest.
-Keras fixes its backend when first imported, so this module imports Keras (and model.py) only after
-`select_backend`; a process that already uses another backend must run this file as a subprocess.
+Keras fixes its backend when first imported, and importing TensorFlow (for tf.data and gs:// files) imports it:
+run as a script or Snakemake job, this file sets KERAS_BACKEND before its imports; a process whose Keras already
+uses another backend (a test, say) runs this file as a subprocess.
 """
 
 import argparse
@@ -20,6 +21,14 @@ import shutil
 import signal
 import sys
 import time
+
+if __name__ == "__main__":
+    # Importing TensorFlow imports Keras, which fixes its backend there and then: choose it first.
+    _backend = argparse.ArgumentParser(add_help=False)
+    _backend.add_argument("--backend", default="tensorflow")
+    os.environ["KERAS_BACKEND"] = (
+        snakemake.params.backend if "snakemake" in globals() else _backend.parse_known_args()[0].backend  # noqa: F821
+    )
 
 import numpy as np
 import tensorflow as tf
@@ -56,7 +65,7 @@ def select_backend(backend):
 
 
 def distribution(backend, device):
-    """(scope to build the model in, number of data-parallel replicas, platform name)."""
+    """(function giving the scope to create variables in, number of data-parallel replicas, platform name)."""
     import keras
 
     if backend == "jax":
@@ -64,17 +73,17 @@ def distribution(backend, device):
         devices = keras.distribution.list_devices(None if device == "auto" else device)
         if len(devices) > 1:
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        return contextlib.nullcontext(), len(devices), devices[0].split(":")[0].lower()
+        return contextlib.nullcontext, len(devices), devices[0].split(":")[0].lower()
     if device == "tpu":
         raise ValueError("TensorFlow 2.21 has no TPU runtime: set train.backend to jax for TPUs")
-    gpus = tf.config.list_logical_devices("GPU") if device in ("auto", "gpu") else []
+    if device == "cpu" and tf.config.list_physical_devices("GPU"):
+        tf.config.set_visible_devices([], "GPU")  # before TensorFlow initialises them
+    gpus = tf.config.list_logical_devices("GPU")
     if device == "gpu" and not gpus:
         raise ValueError("train.device is gpu but TensorFlow sees no GPU")
     if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy().scope(), len(gpus), "gpu"
-    if device == "cpu" or not gpus:
-        return tf.device("/CPU:0"), 1, "cpu"
-    return contextlib.nullcontext(), 1, "gpu"
+        return tf.distribute.MirroredStrategy().scope, len(gpus), "gpu"
+    return contextlib.nullcontext, 1, "gpu" if gpus else "cpu"
 
 
 def choose_precision(setting, platform):
@@ -85,7 +94,9 @@ def choose_precision(setting, platform):
         return "mixed_bfloat16"
     if platform == "gpu":
         gpus = tf.config.list_physical_devices("GPU")
-        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) if gpus else (0, 0)
+        capability = (
+            tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) if gpus else (0, 0)
+        )
         return "mixed_bfloat16" if capability >= (8, 0) else "float32"
     return "float32"
 
@@ -98,23 +109,37 @@ def state_variables(model):
     return list(model.variables) + list(model.optimizer.variables)
 
 
+def state_names(model):
+    """Names to match a checkpoint's arrays with, free of the counters Keras appends per process
+    ("adam_w_1/...", "seed_generator_7/...")."""
+    names = [v.path for v in model.variables] + [
+        "optimizer/" + v.path.split("/", 1)[-1] for v in model.optimizer.variables
+    ]
+    return [re.sub(r"seed_generator_\d+", "seed_generator", name) for name in names]
+
+
 def list_checkpoints(model_dir):
     """[(step, path)] oldest first."""
     if not tf.io.gfile.isdir(model_dir):
         return []
-    found = [(int(m.group(1)), os.path.join(model_dir, name)) for name in tf.io.gfile.listdir(model_dir)
-             if (m := CHECKPOINT.fullmatch(name))]
+    found = [
+        (int(m.group(1)), os.path.join(model_dir, name))
+        for name in tf.io.gfile.listdir(model_dir)
+        if (m := CHECKPOINT.fullmatch(name))
+    ]
     return sorted(found)
 
 
 def save_checkpoint(model, model_dir, step, meta, keep):
     """Write ckpt-<step>.npz under a temporary name, rename it, then drop all but the newest `keep`."""
     variables = state_variables(model)
-    meta = dict(meta, step=step, variables=[v.path for v in variables])
+    meta = dict(meta, step=step, variables=state_names(model))
     path = os.path.join(model_dir, f"ckpt-{step:08d}.npz")
     tmp = path + ".tmp"
     buffer = io.BytesIO()  # zip needs a seekable file; gs:// files are write-only streams
-    np.savez(buffer, meta=np.array(json.dumps(meta)), **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)})
+    np.savez(
+        buffer, meta=np.array(json.dumps(meta)), **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
+    )
     tf.io.gfile.makedirs(model_dir)
     with tf.io.gfile.GFile(tmp, "wb") as f:
         f.write(buffer.getvalue())
@@ -141,7 +166,8 @@ def restore_checkpoint(model, path, config_hash):
             f"than the current one (hash {config_hash}). Use another model dir, or delete that one to start over."
         )
     variables = state_variables(model)
-    if meta["variables"] != [v.path for v in variables]:
+    shapes = [tuple(data[f"v{i}"].shape) for i in range(len(meta["variables"]))]
+    if meta["variables"] != state_names(model) or shapes != [tuple(v.shape) for v in variables]:
         raise CheckpointMismatch(f"{path} holds other variables than this model and optimizer")
     for i, variable in enumerate(variables):
         variable.assign(data[f"v{i}"])
@@ -171,26 +197,52 @@ class Progress:
         return means, seq_per_s
 
 
-def make_callback(keras, model, schedule, *, start_step, total_steps, batch_size, model_dir, save_every, keep, log_every,
-                  meta, run_start, stop):
-    """One callback, run after every step: log, summarise, checkpoint, and honour a stop request."""
+def make_callback(
+    keras,
+    model,
+    schedule,
+    *,
+    start_step,
+    total_steps,
+    batch_size,
+    model_dir,
+    save_every,
+    keep,
+    log_every,
+    meta,
+    run_start,
+    stop,
+):
+    """One callback, run after every step or execution: log, summarise, checkpoint, honour a stop request."""
     progress = Progress(start_step, total_steps, batch_size)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
 
     class Monitor(keras.callbacks.Callback):
+        previous = start_step
+
         def on_train_batch_end(self, batch, logs=None):
-            step = start_step + batch + 1
-            if step % log_every == 0 or step == total_steps:
+            # With steps_per_execution > 1 this runs every few steps: act when a multiple has been passed.
+            step, previous = start_step + batch + 1, self.previous
+            self.previous = step
+            passed = lambda every: step // every > previous // every  # noqa: E731
+            if passed(log_every) or step == total_steps:
                 means, seq_per_s = progress.window(step, logs)
                 left = (total_steps - step) * batch_size / max(seq_per_s, 1e-9)
                 lr = float(schedule(step))
                 log.info(
                     "step %d/%d loss %.4f mlm_loss %.4f nsp_loss %.4f mlm_acc %.3f lr %.2e %.1f seq/s time left %s",
-                    step, total_steps, means["loss"], means.get("mlm_loss", 0), means.get("nsp_loss", 0),
-                    means.get("mlm_accuracy", 0), lr, seq_per_s, format_seconds(left),
+                    step,
+                    total_steps,
+                    means["loss"],
+                    means.get("mlm_loss", 0),
+                    means.get("nsp_loss", 0),
+                    means.get("mlm_accuracy", 0),
+                    lr,
+                    seq_per_s,
+                    format_seconds(left),
                 )
                 write_scalars(writer, step, {**means, "learning_rate": lr, "sequences_per_second": seq_per_s})
-            if step % save_every == 0 or step == total_steps or stop["signal"]:
+            if passed(save_every) or step == total_steps or stop["signal"]:
                 if keras.backend.backend() == "jax":
                     model.jax_state_sync()  # JAX keeps the training state outside the variables during fit.
                 elapsed = meta["train_seconds_before"] + time.time() - run_start
@@ -276,11 +328,18 @@ def train(
     keras.mixed_precision.set_dtype_policy(precision)
     if batch_size % replicas:
         raise ValueError(f"batch_size {batch_size} must be a multiple of the {replicas} replicas")
-    log.info("backend %s, %d %s replica(s), %s, model config %s, model dir %s",
-             backend, replicas, platform, precision, config_hash, model_dir)
+    log.info(
+        "backend %s, %d %s replica(s), %s, model config %s, model dir %s",
+        backend,
+        replicas,
+        platform,
+        precision,
+        config_hash,
+        model_dir,
+    )
 
     keras.utils.set_random_seed(seed)
-    with scope:
+    with scope():
         model = bert.build_pretrainer(bert_config)
         schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps)
         optimizer = bert.make_optimizer(schedule)
@@ -291,7 +350,7 @@ def train(
     checkpoints = list_checkpoints(model_dir)
     start_step = 0
     if checkpoints:
-        with scope:
+        with scope():
             restored = restore_checkpoint(model, checkpoints[-1][1], config_hash)
         start_step = restored["step"]
         meta["train_seconds_before"] = restored.get("train_seconds", 0.0)
@@ -301,6 +360,12 @@ def train(
     if start_step > num_train_steps:
         log.warning("checkpoint step %d is past num_train_steps %d: keeping it", start_step, num_train_steps)
 
+    if (num_train_steps - start_step) % steps_per_execution and start_step < num_train_steps:
+        # Keras runs whole executions: it would overshoot the last step.
+        raise ValueError(
+            f"steps_per_execution {steps_per_execution} must divide the {num_train_steps - start_step} steps left "
+            f"(from step {start_step} to num_train_steps {num_train_steps})"
+        )
     stop = {"signal": 0, "last_saved": start_step}
     run_start = time.time()
     progress = None
@@ -308,16 +373,38 @@ def train(
         # A resumed run shuffles with a seed of its own, as TPUEstimator's restarted input_fn did, rather than
         # replaying the first batches the run already trained on.
         dataset = input_pipeline.make_dataset(
-            train_files, batch_size, max_seq_length, max_predictions_per_seq,
-            training=True, seed=seed + start_step, shuffle_buffer=shuffle_buffer,
+            train_files,
+            batch_size,
+            max_seq_length,
+            max_predictions_per_seq,
+            training=True,
+            seed=seed + start_step,
+            shuffle_buffer=shuffle_buffer,
         )
         callback, progress = make_callback(
-            keras, model, schedule, start_step=start_step, total_steps=num_train_steps, batch_size=batch_size,
-            model_dir=model_dir, save_every=save_checkpoints_steps, keep=keep_checkpoints,
-            log_every=log_every_steps, meta=meta, run_start=run_start, stop=stop,
+            keras,
+            model,
+            schedule,
+            start_step=start_step,
+            total_steps=num_train_steps,
+            batch_size=batch_size,
+            model_dir=model_dir,
+            save_every=save_checkpoints_steps,
+            keep=keep_checkpoints,
+            log_every=log_every_steps,
+            meta=meta,
+            run_start=run_start,
+            stop=stop,
         )
         with stop_on_signals(stop):
-            model.fit(dataset, epochs=1, steps_per_epoch=num_train_steps - start_step, callbacks=[callback], verbose=0)
+            model.fit(
+                dataset,
+                epochs=1,
+                steps_per_epoch=num_train_steps - start_step,
+                callbacks=[callback],
+                verbose=0,
+                shuffle=False,
+            )
         if stop["signal"]:
             raise Interrupted(
                 f"training stopped by signal {stop['signal']} at step {stop['last_saved']}; "
@@ -361,15 +448,21 @@ def main(*, manifest_path, final_model_dir, eval_files=(), eval_batch_size=64, e
         import evaluate
 
         summary["eval"] = evaluate.evaluate(
-            model, eval_files, eval_batch_size, train_args["max_seq_length"], train_args["max_predictions_per_seq"],
+            model,
+            eval_files,
+            eval_batch_size,
+            train_args["max_seq_length"],
+            train_args["max_predictions_per_seq"],
             max_steps=eval_steps,
         )
     with atomic_path(manifest_path) as tmp, open(tmp, "w") as f:
         json.dump(summary, f, indent=2)
     last = summary["losses"][-1] if summary["losses"] else {}
-    print(f"trained to step {summary['final_step']} in {format_seconds(summary['train_seconds'])}"
-          + (f", loss {last['loss']:.4f}" if last else "")
-          + "".join(f", {k} {v:.4f}" for k, v in summary.get("eval", {}).items() if isinstance(v, float)))
+    print(
+        f"trained to step {summary['final_step']} in {format_seconds(summary['train_seconds'])}"
+        + (f", loss {last['loss']:.4f}" if last else "")
+        + "".join(f", {k} {v:.4f}" for k, v in summary.get("eval", {}).items() if isinstance(v, float))
+    )
     return summary
 
 
@@ -406,17 +499,40 @@ def parse_args(argv=None):
 def cli(argv=None):
     a = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        run_cli(a)
+    except Interrupted as stopped:
+        log.error("%s", stopped)
+        sys.exit(130)
+
+
+def run_cli(a):
     main(
-        manifest_path=a.manifest, final_model_dir=a.final_model_dir, eval_files=a.eval_files,
-        eval_batch_size=a.eval_batch_size, eval_steps=a.eval_steps,
-        bert_config_path=a.bert_config, vocab_path=a.vocab, train_files=a.train_files, model_dir=a.model_dir,
-        backend=a.backend, device=a.device, batch_size=a.batch_size, learning_rate=a.learning_rate,
-        warmup_steps=a.warmup_steps, num_train_steps=a.num_train_steps,
-        save_checkpoints_steps=a.save_checkpoints_steps, keep_checkpoints=a.keep_checkpoints,
-        log_every_steps=a.log_every_steps, max_seq_length=a.max_seq_length,
-        max_predictions_per_seq=a.max_predictions_per_seq, mixed_precision=a.mixed_precision,
+        manifest_path=a.manifest,
+        final_model_dir=a.final_model_dir,
+        eval_files=a.eval_files,
+        eval_batch_size=a.eval_batch_size,
+        eval_steps=a.eval_steps,
+        bert_config_path=a.bert_config,
+        vocab_path=a.vocab,
+        train_files=a.train_files,
+        model_dir=a.model_dir,
+        backend=a.backend,
+        device=a.device,
+        batch_size=a.batch_size,
+        learning_rate=a.learning_rate,
+        warmup_steps=a.warmup_steps,
+        num_train_steps=a.num_train_steps,
+        save_checkpoints_steps=a.save_checkpoints_steps,
+        keep_checkpoints=a.keep_checkpoints,
+        log_every_steps=a.log_every_steps,
+        max_seq_length=a.max_seq_length,
+        max_predictions_per_seq=a.max_predictions_per_seq,
+        mixed_precision=a.mixed_precision,
         jit_compile={"auto": "auto", "true": True, "false": False}[a.jit_compile],
-        steps_per_execution=a.steps_per_execution, shuffle_buffer=a.shuffle_buffer, seed=a.seed,
+        steps_per_execution=a.steps_per_execution,
+        shuffle_buffer=a.shuffle_buffer,
+        seed=a.seed,
     )
 
 

@@ -44,7 +44,9 @@ def test_pretrainer_shapes_and_tied_output_embedding(data):
     assert out["mlm"].dtype == np.float32
     # The masked-LM head has no output matrix of its own: it projects with the token embeddings.
     embedding = model.backbone.token_embedding.embeddings
-    vocab_matrices = [w for w in model.get_layer("mlm_head").weights if len(w.shape) == 2 and config["vocab_size"] in w.shape]
+    vocab_matrices = [
+        w for w in model.get_layer("mlm_head").weights if len(w.shape) == 2 and config["vocab_size"] in w.shape
+    ]
     assert vocab_matrices == [embedding]
     embedding.assign(embedding.numpy() * 2.0)
     assert not np.allclose(model.predict_on_batch(x)["mlm"], out["mlm"])
@@ -88,7 +90,11 @@ def test_warmup_then_linear_decay():
 
 def test_weight_decay_spares_biases_and_layer_norms():
     optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10))
-    kernel, bias, gamma = keras.Variable(np.ones((2, 2)), name="kernel"), keras.Variable(np.ones(2), name="bias"), keras.Variable(np.ones(2), name="gamma")
+    kernel, bias, gamma = (
+        keras.Variable(np.ones((2, 2)), name="kernel"),
+        keras.Variable(np.ones(2), name="bias"),
+        keras.Variable(np.ones(2), name="gamma"),
+    )
     optimizer.build([kernel, bias, gamma])
     assert optimizer._use_weight_decay(kernel)
     assert not optimizer._use_weight_decay(bias) and not optimizer._use_weight_decay(gamma)
@@ -123,7 +129,8 @@ def test_input_pipeline_parses_berts_features(tmp_path):
     assert [len(b[1]["nsp"]) for b in batches] == [4, 4, 2]  # evaluation keeps the short last batch
     x, y, w = batches[0]
     assert {k: v.dtype.name for k, v in x.items()} == dict.fromkeys(
-        ["token_ids", "segment_ids", "padding_mask", "masked_lm_positions"], "int32")
+        ["token_ids", "segment_ids", "padding_mask", "masked_lm_positions"], "int32"
+    )
     np.testing.assert_array_equal(x["token_ids"][1], examples[1]["input_ids"])
     np.testing.assert_array_equal(x["padding_mask"][2], examples[2]["input_mask"])
     np.testing.assert_array_equal(x["segment_ids"][3], examples[3]["segment_ids"])
@@ -137,13 +144,18 @@ def test_training_stream_is_shuffled_endless_and_seeded(data):
     files, _ = data
     first_ids = lambda seed: [  # noqa: E731
         tuple(b[0]["token_ids"][:, 1])
-        for b in input_pipeline.make_dataset(files, 16, SEQ, PREDS, seed=seed, shuffle_buffer=64).take(30).as_numpy_iterator()
+        for b in input_pipeline.make_dataset(files, 16, SEQ, PREDS, seed=seed, shuffle_buffer=64)
+        .take(30)
+        .as_numpy_iterator()
     ]
     a = first_ids(1)
     assert len(a) == 30  # 30 batches of 16 > the 192 examples: the stream repeats
     assert a == first_ids(1)
     assert a != first_ids(2)
-    in_order = [tuple(b[0]["token_ids"][:, 1]) for b in input_pipeline.make_dataset(files, 16, SEQ, PREDS, training=False).as_numpy_iterator()]
+    in_order = [
+        tuple(b[0]["token_ids"][:, 1])
+        for b in input_pipeline.make_dataset(files, 16, SEQ, PREDS, training=False).as_numpy_iterator()
+    ]
     assert a[:12] != in_order
 
 

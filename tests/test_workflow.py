@@ -1,5 +1,6 @@
-"""The data-preparation DAG, run for real: targets, incremental rebuilds, bad input."""
+"""The whole chain, run for real on the offline default: targets, incremental rebuilds, bad input."""
 
+import json
 import os
 
 import pytest
@@ -8,14 +9,18 @@ from workflow import planned_jobs, snakemake, write_config
 
 UPSTREAM = {"download", "subset", "normalize", "shard", "tokenizer_text"}
 DATA_RULES = UPSTREAM | {"sentencepiece", "wordpiece_vocab", "vocab_check"}
+VOCAB_DOWNSTREAM = {"sentencepiece", "wordpiece_vocab", "vocab_check", "bert_config", "pretraining_data", "train"}
+# A few training steps: enough to run the chain end to end
+QUICK_TRAIN = {"num_train_steps": 20, "save_checkpoints_steps": 10, "log_every_steps": 10, "batch_size": 8,
+               "eval_steps": 2, "warmup_steps": 2}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A finished run of the offline default's data steps, with small shards."""
+    """A finished `train` of the offline default, with small shards and a short training."""
     folder = tmp_path_factory.mktemp("run")
-    write_config(folder, shards={"lines_per_shard": 4000})
-    snakemake(folder, "--cores", "2", "data")
+    write_config(folder, shards={"lines_per_shard": 4000}, train=QUICK_TRAIN)
+    snakemake(folder, "--cores", "2", "train")
     return folder
 
 
@@ -36,19 +41,39 @@ def test_offline_default_builds_every_artifact(built):
 
 
 def test_nothing_to_do_when_nothing_changed(built):
-    assert planned_jobs(built, "data") == {}
+    assert planned_jobs(built, "train") == {}
+    manifest = json.loads((built / "results" / "trained" / "manifest.json").read_text())
+    assert manifest["final_step"] == QUICK_TRAIN["num_train_steps"]
 
 
-def test_vocab_size_change_rebuilds_only_the_vocabulary(built):
-    jobs = planned_jobs(built, "data", "--config", "tokenizer={vocab_size: 3000}")
-    assert {"sentencepiece", "wordpiece_vocab", "vocab_check"} <= set(jobs)
-    assert not UPSTREAM & set(jobs)
+def test_evaluate_export_and_a_forced_rerun_resumes(built):
+    results = built / "results"
+    snakemake(built, "--cores", "2", "evaluate", "export")
+    held_out = json.loads((results / "trained" / "eval_metrics.json").read_text())
+    last_shard = sorted((results / "pretraining_data").glob("shard_*.stats.json"))[-1]
+    assert held_out["examples"] == json.loads(last_shard.read_text())["instances"]  # the shard training never read
+    assert (results / "export" / "keras_hub" / "config.json").exists()
+    assert (results / "export" / "huggingface" / "model.safetensors").exists()
+    log = (results / "logs" / "train" / "train.log").read_text()
+    assert f"step {QUICK_TRAIN['num_train_steps']}/{QUICK_TRAIN['num_train_steps']} loss" in log
+
+    # Snakemake deletes a job's outputs before re-running it; the checkpoints are not among them.
+    snakemake(built, "--cores", "2", "train", "--forcerun", "train")
+    manifest = json.loads((results / "trained" / "manifest.json").read_text())
+    assert manifest["start_step"] == manifest["final_step"] == QUICK_TRAIN["num_train_steps"]
+
+
+def test_vocab_size_change_rebuilds_exactly_what_depends_on_the_vocabulary(built):
+    jobs = planned_jobs(built, "train", "--config", "tokenizer={vocab_size: 3000}")
+    assert set(jobs) == VOCAB_DOWNSTREAM | {"train"}
+    assert jobs["pretraining_data"] == len(list((built / "results" / "shards").glob("shard_*")))
 
 
 def test_max_lines_change_reruns_from_subset(built):
-    jobs = planned_jobs(built, "data", "--config", "corpus={max_lines: 5000}")
-    assert DATA_RULES - {"download"} <= set(jobs)
-    assert "download" not in jobs
+    jobs = planned_jobs(built, "train", "--config", "corpus={max_lines: 5000}")
+    # The shards will change, so the per-shard jobs (and the check only they ask for) join the plan once
+    # the shard checkpoint has run.
+    assert set(jobs) == (DATA_RULES | VOCAB_DOWNSTREAM) - {"download", "pretraining_data", "vocab_check"}
 
 
 def test_dry_run_on_a_clean_checkout(tmp_path):

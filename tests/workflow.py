@@ -26,12 +26,12 @@ def write_config(folder, **sections):
     return path
 
 
-def snakemake(folder, *args, check=True):
+def snakemake(folder, *args, check=True, env=None):
     """Run snakemake on the repository's Snakefile with `folder` as working directory."""
     # --configfile takes several values, so it goes last, where it cannot swallow a target
     cmd = [SNAKEMAKE, *args, "-s", os.path.join(ROOT, "Snakefile"), "--configfile",
            os.path.join(folder, "config.yaml")]
-    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -51,3 +51,35 @@ def planned_jobs(folder, target, *args):
             break
         jobs[match.group(1)] = int(match.group(2))
     return jobs
+
+
+def workflow_copy(folder, extra_rules):
+    """A copy of the workflow in `folder` whose Snakefile also includes `extra_rules` (Snakemake code).
+
+    For tests that need rules the pipeline does not have (a stand-in per-shard rule, say); returns the
+    copy's Snakefile.
+    """
+    import shutil
+
+    dest = os.path.join(folder, "workflow")
+    for name in ["rules", "schemas", "scripts", "envs", "report", "profiles"]:
+        if os.path.isdir(os.path.join(ROOT, name)):
+            shutil.copytree(os.path.join(ROOT, name), os.path.join(dest, name),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    with open(os.path.join(ROOT, "Snakefile")) as f:
+        snakefile = f.read()
+    with open(os.path.join(dest, "rules", "extra.smk"), "w") as f:
+        f.write(extra_rules)
+    path = os.path.join(dest, "Snakefile")
+    with open(path, "w") as f:
+        f.write(snakefile + '\n\ninclude: "rules/extra.smk"\n')
+    return path
+
+
+def snakemake_file(snakefile, folder, *args, check=True):
+    """Like `snakemake`, with another Snakefile (such as a `workflow_copy`); `args` may start with targets."""
+    cmd = [SNAKEMAKE, "-s", snakefile, *args, "--configfile", os.path.join(folder, "config.yaml")]
+    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
+    return result

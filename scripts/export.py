@@ -1,0 +1,161 @@
+"""Export the trained model for use elsewhere.
+
+(a) a keras-hub preset: keras_hub.models.BertBackbone.from_preset(dir), keras_hub.models.BertTokenizer.from_preset(dir)
+(b) a Hugging Face dir: transformers.BertForPreTraining.from_pretrained(dir), BertTokenizer.from_pretrained(dir)
+
+keras-hub's BERT computes GELU with the tanh approximation (as google-research/bert did) and layer norms with
+epsilon 1e-12; the Hugging Face config says so ("gelu_new", layer_norm_eps), so both give the same outputs.
+"""
+
+import json
+import os
+import shutil
+
+import numpy as np
+
+from atomic import atomic_dir
+
+
+def load_trained(model_dir):
+    """The pre-training model that train.py left in `model_dir`, and its BERT config."""
+    import model as bert
+
+    config = bert.read_bert_config(os.path.join(model_dir, "bert_config.json"))
+    pretrainer = bert.build_pretrainer(config)
+    pretrainer.load_weights(os.path.join(model_dir, "pretrainer.weights.h5"))
+    return pretrainer, config
+
+
+def export_keras_hub(pretrainer, vocab_path, out_dir):
+    """Backbone weights and config plus a lower-casing WordPiece tokenizer, as a keras-hub preset folder."""
+    import keras_hub
+
+    with atomic_dir(out_dir) as tmp:
+        pretrainer.backbone.save_to_preset(tmp)
+        keras_hub.models.BertTokenizer(vocabulary=vocab_path, lowercase=True).save_to_preset(tmp)
+
+
+def huggingface_state_dict(pretrainer):
+    """BertForPreTraining's parameter names -> float32 arrays (torch Linear weights are (out, in))."""
+    backbone = pretrainer.backbone
+    get = lambda variable: np.asarray(variable.numpy(), np.float32)  # noqa: E731
+    dense = lambda layer: (
+        get(layer.kernel).reshape(-1, get(layer.kernel).shape[-1]).T,
+        get(layer.bias).reshape(-1),
+    )  # noqa: E731
+    state = {}
+
+    def put(prefix, weight_bias):
+        state[f"{prefix}.weight"], state[f"{prefix}.bias"] = weight_bias
+
+    def norm(layer):
+        return get(layer.gamma), get(layer.beta)
+
+    state["bert.embeddings.word_embeddings.weight"] = get(backbone.get_layer("token_embedding").embeddings)
+    state["bert.embeddings.position_embeddings.weight"] = get(
+        backbone.get_layer("position_embedding").position_embeddings
+    )
+    state["bert.embeddings.token_type_embeddings.weight"] = get(backbone.get_layer("segment_embedding").embeddings)
+    put("bert.embeddings.LayerNorm", norm(backbone.get_layer("embeddings_layer_norm")))
+    hidden = backbone.hidden_dim
+    for i in range(backbone.num_layers):
+        block = backbone.get_layer(f"transformer_layer_{i}")
+        attention = block._self_attention_layer
+        prefix = f"bert.encoder.layer.{i}"
+        # keras-hub keeps q/k/v kernels as (hidden, heads, head_dim) and the output kernel as (heads, head_dim, hidden).
+        for name, layer in (
+            ("query", attention.query_dense),
+            ("key", attention.key_dense),
+            ("value", attention.value_dense),
+        ):
+            put(
+                f"{prefix}.attention.self.{name}",
+                (get(layer.kernel).reshape(hidden, hidden).T, get(layer.bias).reshape(-1)),
+            )
+        out = attention.output_dense
+        put(f"{prefix}.attention.output.dense", (get(out.kernel).reshape(hidden, hidden).T, get(out.bias)))
+        put(f"{prefix}.attention.output.LayerNorm", norm(block._self_attention_layer_norm))
+        put(f"{prefix}.intermediate.dense", dense(block._feedforward_intermediate_dense))
+        put(f"{prefix}.output.dense", dense(block._feedforward_output_dense))
+        put(f"{prefix}.output.LayerNorm", norm(block._feedforward_layer_norm))
+    put("bert.pooler.dense", dense(backbone.get_layer("pooled_dense")))
+    mlm = pretrainer.get_layer("mlm_head")
+    put("cls.predictions.transform.dense", dense(mlm._intermediate_dense))
+    put("cls.predictions.transform.LayerNorm", norm(mlm._intermediate_layer_norm))
+    state["cls.predictions.bias"] = get(mlm._bias)  # the decoder's weight is tied to word_embeddings
+    put("cls.seq_relationship", dense(pretrainer.get_layer("nsp_head")))
+    # Transposes are strided views; safetensors writes raw buffers.
+    return {name: np.ascontiguousarray(array) for name, array in state.items()}
+
+
+def huggingface_config(bert_config):
+    return {
+        "architectures": ["BertForPreTraining"],
+        "model_type": "bert",
+        **{
+            key: bert_config[key]
+            for key in (
+                "vocab_size",
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "hidden_dropout_prob",
+                "attention_probs_dropout_prob",
+                "max_position_embeddings",
+                "type_vocab_size",
+                "initializer_range",
+            )
+        },
+        "hidden_act": "gelu_new",  # the tanh approximation; Hugging Face's "gelu" is the exact erf form
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "tie_word_embeddings": True,
+    }
+
+
+def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, max_seq_length=512):
+    """config.json, model.safetensors, vocab.txt and a lower-casing BertTokenizer config."""
+    from safetensors.numpy import save_file
+
+    with atomic_dir(out_dir) as tmp:
+        save_file(huggingface_state_dict(pretrainer), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        write_json(os.path.join(tmp, "config.json"), huggingface_config(bert_config))
+        shutil.copy(vocab_path, os.path.join(tmp, "vocab.txt"))
+        special = {
+            "unk_token": "[UNK]",
+            "sep_token": "[SEP]",
+            "pad_token": "[PAD]",
+            "cls_token": "[CLS]",
+            "mask_token": "[MASK]",
+        }
+        write_json(os.path.join(tmp, "special_tokens_map.json"), special)
+        write_json(
+            os.path.join(tmp, "tokenizer_config.json"),
+            {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": max_seq_length, **special},
+        )
+
+
+def write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+
+
+def main(*, model_dir, keras_hub_dir, huggingface_dir, max_seq_length):
+    pretrainer, config = load_trained(model_dir)
+    vocab = os.path.join(model_dir, "vocab.txt")
+    export_keras_hub(pretrainer, vocab, keras_hub_dir)
+    export_huggingface(pretrainer, config, vocab, huggingface_dir, max_seq_length)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    from logs import rule_log
+
+    with rule_log(snakemake.log[0]):  # noqa: F821
+        main(
+            model_dir=snakemake.input.model,  # noqa: F821
+            keras_hub_dir=snakemake.output.keras_hub,  # noqa: F821
+            huggingface_dir=snakemake.output.huggingface,  # noqa: F821
+            max_seq_length=snakemake.params.max_seq_length,  # noqa: F821
+        )

@@ -1,0 +1,152 @@
+"""BERT for pre-training: keras-hub's BertBackbone plus the two pre-training heads, and BERT's loss and optimizer.
+
+Backend-agnostic Keras 3: the same code runs on TensorFlow (CPU, GPUs) and on JAX (TPU cores).
+
+    inputs                     backbone                        heads
+    token_ids     ─┐                                ┌─ sequence_output ─ gather masked_lm_positions ─ dense+gelu
+    segment_ids   ─┼─ embeddings ─ N × transformer ─┤                     ─ layer norm ─ token_embeddingᵀ + bias ─ "mlm"
+    padding_mask  ─┘                                └─ pooled_output ([CLS], dense+tanh) ─ dense(2) ─ "nsp"
+"""
+
+import hashlib
+import json
+
+import keras
+import keras_hub
+from keras import ops
+from keras_hub.layers import MaskedLMHead
+from keras_hub.src.utils.keras_utils import gelu_approximate  # the GELU of BertBackbone's layers
+
+BERT_CONFIG_KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+)
+LAYER_NORM_EPSILON = 1e-12  # BertBackbone's value; the heads and the exports use the same.
+
+
+def read_bert_config(path):
+    """Read a google-research `bert_config.json`; fail early on a key or activation this model cannot honour."""
+    with open(path) as f:
+        config = json.load(f)
+    missing = [key for key in BERT_CONFIG_KEYS if key not in config]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}")
+    # keras-hub's BERT computes GELU with the tanh approximation: google-research/bert's "gelu", HF's "gelu_new".
+    if config["hidden_act"] not in ("gelu", "gelu_new"):
+        raise ValueError(f"{path}: hidden_act {config['hidden_act']!r} is not supported, only 'gelu' (tanh form)")
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise ValueError(f"{path}: hidden_size must be a multiple of num_attention_heads")
+    return config
+
+
+def config_hash(bert_config, vocab_text=""):
+    """A short fingerprint of everything that decides the shapes and meaning of the weights."""
+    model = {key: bert_config[key] for key in BERT_CONFIG_KEYS}
+    blob = json.dumps({"bert_config": model, "vocab": vocab_text}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def build_backbone(bert_config, dtype=None):
+    """keras-hub's BertBackbone with the sizes of `bert_config`."""
+    # BertBackbone has one dropout rate, used for hidden states and attention probabilities alike; BERT's
+    # configs give both the same value. Its initializers are fixed at stddev 0.02, BERT's initializer_range.
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=bert_config["vocab_size"],
+        num_layers=bert_config["num_hidden_layers"],
+        num_heads=bert_config["num_attention_heads"],
+        hidden_dim=bert_config["hidden_size"],
+        intermediate_dim=bert_config["intermediate_size"],
+        dropout=bert_config["hidden_dropout_prob"],
+        max_sequence_length=bert_config["max_position_embeddings"],
+        num_segments=bert_config["type_vocab_size"],
+        dtype=dtype,
+    )
+
+
+def build_pretrainer(bert_config, dtype=None):
+    """The backbone with BERT's masked-LM head (tied to the token embeddings) and next-sentence head."""
+    backbone = build_backbone(bert_config, dtype)
+    initializer = keras.initializers.TruncatedNormal(stddev=bert_config["initializer_range"])
+    inputs = {
+        name: keras.Input(shape=(None,), dtype="int32", name=name)
+        for name in ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")
+    }
+    encoded = backbone({name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")})
+    mlm_logits = MaskedLMHead(
+        token_embedding=backbone.token_embedding,
+        intermediate_activation=gelu_approximate,
+        layer_norm_epsilon=LAYER_NORM_EPSILON,
+        kernel_initializer=initializer,
+        dtype=dtype,
+        name="mlm_head",
+    )(encoded["sequence_output"], mask_positions=inputs["masked_lm_positions"])
+    nsp_logits = keras.layers.Dense(2, kernel_initializer=initializer, dtype=dtype, name="nsp_head")(
+        encoded["pooled_output"]
+    )
+    # Under mixed precision the logits leave in float32, so that the softmax and loss run in float32.
+    outputs = {
+        "mlm": keras.layers.Activation("linear", dtype="float32", name="mlm")(mlm_logits),
+        "nsp": keras.layers.Activation("linear", dtype="float32", name="nsp")(nsp_logits),
+    }
+    model = keras.Model(inputs, outputs, name="bert_pretrainer")
+    model.backbone = backbone
+    return model
+
+
+@keras.saving.register_keras_serializable(package="bert_pipeline")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """BERT's schedule: linear decay from `peak` to 0 at `total_steps`; linear ramp from 0 for `warmup_steps`."""
+
+    def __init__(self, peak, warmup_steps, total_steps):
+        self.peak = peak
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        decayed = self.peak * ops.maximum(0.0, 1.0 - step / max(self.total_steps, 1))
+        warm = self.peak * step / max(self.warmup_steps, 1)
+        return ops.where(step < self.warmup_steps, warm, decayed)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_optimizer(schedule, weight_decay=0.01):
+    """AdamW as BERT used it: no decay on biases and layer norms, gradients clipped to global norm 1."""
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=weight_decay,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-6,
+        global_clipnorm=1.0,
+    )
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    return optimizer
+
+
+def compile_pretrainer(model, optimizer, jit_compile="auto", steps_per_execution=1):
+    """BERT's loss: masked-LM cross-entropy averaged over the real predictions, plus next-sentence cross-entropy."""
+    model.compile(
+        optimizer=optimizer,
+        loss={
+            # Padding predictions carry masked_lm_weights 0; dividing by the sum of weights matches BERT.
+            "mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+            "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        },
+        weighted_metrics={"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
+        metrics={"nsp": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    return model

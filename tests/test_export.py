@@ -1,0 +1,100 @@
+"""Exports: a keras-hub preset and a Hugging Face BertForPreTraining folder, both giving the Keras model's outputs."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import keras_hub  # noqa: E402
+
+import export  # noqa: E402
+import input_pipeline  # noqa: E402
+import model as bert  # noqa: E402
+from synthetic_data import tiny_bert_config, write_dataset  # noqa: E402
+
+SEQ, PREDS = 32, 5
+WORDS = ["the", "cat", "sat", "on", "mat", "##s", "dog", "run", "##ning", "a"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny model with every weight perturbed (so that a transposed or swapped tensor shows), exported."""
+    root = tmp_path_factory.mktemp("export")
+    files, _ = write_dataset(str(root / "data"), shards=1, per_shard=16, max_seq_length=SEQ, max_predictions=PREDS)
+    config = tiny_bert_config(hidden_size=32, heads=4)
+    model_dir = root / "model"
+    model_dir.mkdir()
+    (model_dir / "bert_config.json").write_text(json.dumps(config))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    vocab += [f"[UNUSED_{i}]" for i in range(config["vocab_size"] - len(vocab))]
+    (model_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    keras.utils.set_random_seed(3)
+    pretrainer = bert.build_pretrainer(config)
+    rng = np.random.default_rng(0)
+    for weight in pretrainer.weights:
+        weight.assign(weight.numpy() + rng.normal(0, 0.2, weight.shape).astype("float32"))
+    pretrainer.save_weights(str(model_dir / "pretrainer.weights.h5"))
+    export.main(
+        model_dir=str(model_dir),
+        keras_hub_dir=str(root / "keras_hub"),
+        huggingface_dir=str(root / "hf"),
+        max_seq_length=SEQ,
+    )
+    x, _, _ = next(input_pipeline.make_dataset(files, 16, SEQ, PREDS, training=False).as_numpy_iterator())
+    assert (x["padding_mask"] == 0).any()  # padded positions are part of what must agree
+    return root, pretrainer, x
+
+
+def backbone_inputs(x):
+    return {k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")}
+
+
+def test_keras_hub_preset_loads_and_matches(exported):
+    root, pretrainer, x = exported
+    assert sorted(os.listdir(root / "keras_hub")) == [
+        "assets",
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+        "tokenizer.json",
+    ]
+    backbone = keras_hub.models.BertBackbone.from_preset(str(root / "keras_hub"))
+    ours = pretrainer.backbone.predict_on_batch(backbone_inputs(x))
+    theirs = backbone.predict_on_batch(backbone_inputs(x))
+    for name in ("sequence_output", "pooled_output"):
+        np.testing.assert_allclose(theirs[name], ours[name], atol=1e-5)
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(root / "keras_hub"))
+    assert np.asarray(tokenizer("The cats RUNNING")).tolist() == [5, 6, 10, 12, 13]
+
+
+def test_huggingface_folder_loads_without_missing_keys_and_matches(exported):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    root, pretrainer, x = exported
+    model, info = transformers.BertForPreTraining.from_pretrained(str(root / "hf"), output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    model.eval()
+    tensor = lambda name: torch.tensor(x[name], dtype=torch.long)  # noqa: E731
+    with torch.no_grad():
+        out = model(
+            input_ids=tensor("token_ids"), token_type_ids=tensor("segment_ids"), attention_mask=tensor("padding_mask")
+        )
+    ours = pretrainer.predict_on_batch(x)
+    at_masks = np.take_along_axis(out.prediction_logits.numpy(), x["masked_lm_positions"][..., None].astype(int), 1)
+    assert np.abs(at_masks - ours["mlm"]).max() <= 1e-4
+    assert np.abs(out.seq_relationship_logits.numpy() - ours["nsp"]).max() <= 1e-4
+    assert np.abs(ours["mlm"]).max() > 1  # the comparison is not between near-zero numbers
+    # Every real position agrees too, through the tied decoder.
+    hidden = pretrainer.backbone.predict_on_batch(backbone_inputs(x))["sequence_output"]
+    real = x["padding_mask"].astype(bool)
+    with torch.no_grad():
+        hf_hidden = model.bert(
+            input_ids=tensor("token_ids"), token_type_ids=tensor("segment_ids"), attention_mask=tensor("padding_mask")
+        ).last_hidden_state.numpy()
+    assert np.abs(hf_hidden[real] - hidden[real]).max() <= 1e-4
+    tokenizer = transformers.BertTokenizer.from_pretrained(str(root / "hf"))
+    assert tokenizer("The cats RUNNING")["input_ids"] == [2, 5, 6, 10, 12, 13, 3]

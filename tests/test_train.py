@@ -1,0 +1,310 @@
+"""Training runs for real on a tiny model: falling loss, checkpoints, resume after SIGTERM, refusal of a checkpoint
+of another model config, held-out evaluation, the JAX data-parallel path, and the Snakemake rules."""
+
+import collections
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import evaluate  # noqa: E402
+import model as bert  # noqa: E402
+import train  # noqa: E402
+from synthetic_data import make_examples, tiny_bert_config, write_dataset  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_PY = os.path.join(ROOT, "scripts", "train.py")
+SEQ, PREDS = 32, 5
+SHARD_SEEDS = {"shard_0002.tfrecord": 2}  # write_dataset seeds each shard with its index
+
+FAST = dict(
+    batch_size=32,
+    learning_rate=2e-3,
+    warmup_steps=20,
+    log_every_steps=25,
+    max_seq_length=SEQ,
+    max_predictions_per_seq=PREDS,
+    shuffle_buffer=512,
+    seed=7,
+)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("data"))
+    files, config_path = write_dataset(folder, shards=3, per_shard=256, max_seq_length=SEQ, max_predictions=PREDS)
+    return {"train": files[:2], "held_out": files[2], "config": config_path, "vocab": os.path.join(folder, "vocab.txt")}
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    summary = train.main(
+        manifest_path=str(out / "manifest.json"),
+        final_model_dir=str(out / "model"),
+        eval_files=[data["held_out"]],
+        eval_batch_size=64,
+        eval_steps=0,
+        bert_config_path=data["config"],
+        vocab_path=data["vocab"],
+        train_files=data["train"],
+        model_dir=str(out / "ckpt"),
+        num_train_steps=150,
+        save_checkpoints_steps=50,
+        keep_checkpoints=2,
+        **FAST,
+    )
+    return out, summary
+
+
+def cli_args(data, out, steps, *extra):
+    return [
+        sys.executable,
+        TRAIN_PY,
+        "--bert-config",
+        data["config"],
+        "--vocab",
+        data["vocab"],
+        "--train-files",
+        *data["train"],
+        "--eval-files",
+        data["held_out"],
+        "--model-dir",
+        str(out / "ckpt"),
+        "--manifest",
+        str(out / "manifest.json"),
+        "--final-model-dir",
+        str(out / "model"),
+        "--num-train-steps",
+        str(steps),
+        "--batch-size",
+        "32",
+        "--learning-rate",
+        "2e-3",
+        "--warmup-steps",
+        "20",
+        "--log-every-steps",
+        "25",
+        "--max-seq-length",
+        str(SEQ),
+        "--max-predictions-per-seq",
+        str(PREDS),
+        "--eval-steps",
+        "2",
+        *extra,
+    ]
+
+
+def test_loss_falls(trained):
+    _, summary = trained
+    losses = [entry["loss"] for entry in summary["losses"]]
+    assert [entry["step"] for entry in summary["losses"]] == list(range(25, 151, 25))
+    assert losses[-1] < losses[0] - 0.8, losses
+    assert summary["losses"][-1]["mlm_accuracy"] > 0.1
+
+
+def test_manifest_checkpoints_and_tensorboard(trained):
+    out, summary = trained
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["final_step"] == 150 and manifest["start_step"] == 0
+    assert manifest["config_hash"] == summary["config_hash"] and len(manifest["config_hash"]) == 12
+    assert manifest["train_seconds"] > 0 and manifest["sequences_per_second"] > 0
+    # Named by step, the last `keep_checkpoints` kept, nothing half-written left behind.
+    assert sorted(os.listdir(out / "ckpt")) == ["ckpt-00000100.npz", "ckpt-00000150.npz", "train"]
+    assert manifest["checkpoint"] == str(out / "ckpt" / "ckpt-00000150.npz")
+    assert sorted(os.listdir(out / "model")) == ["bert_config.json", "pretrainer.weights.h5", "vocab.txt"]
+    tags = collections.Counter()
+    for events in glob.glob(str(out / "ckpt" / "train" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(events):
+            tags.update(value.tag for value in event.summary.value)
+    assert tags["loss"] == 6 and tags["learning_rate"] == 6 and tags["sequences_per_second"] == 6
+
+
+def test_held_out_accuracy_beats_most_frequent_token(trained, data):
+    _, summary = trained
+    metrics = summary["eval"]
+    assert metrics["examples"] == 256
+    assert metrics["masked_lm_accuracy"] > 3 * metrics["most_frequent_token_accuracy"]
+    # The baseline, counted independently from the examples that were written.
+    examples = make_examples(256, 64, SEQ, PREDS, seed=SHARD_SEEDS["shard_0002.tfrecord"])
+    counts = collections.Counter(i for e in examples for i, w in zip(e["masked_lm_ids"], e["masked_lm_weights"]) if w)
+    assert metrics["masked_tokens"] == sum(counts.values())
+    assert metrics["most_frequent_token_accuracy"] == pytest.approx(max(counts.values()) / sum(counts.values()))
+
+
+def test_evaluate_agrees_with_keras_metrics(trained, data, tmp_path):
+    out, _ = trained
+    metrics = evaluate.main(
+        model_dir=str(out / "model"),
+        eval_files=[data["held_out"]],
+        output=str(tmp_path / "m.json"),
+        batch_size=256,
+        max_seq_length=SEQ,
+        max_predictions_per_seq=PREDS,
+    )
+    assert json.loads((tmp_path / "m.json").read_text()) == metrics
+    model = bert.build_pretrainer(bert.read_bert_config(out / "model" / "bert_config.json"))
+    model.load_weights(out / "model" / "pretrainer.weights.h5")
+    bert.compile_pretrainer(model, bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10)))
+    import input_pipeline
+
+    x, y, w = next(input_pipeline.make_dataset(data["held_out"], 256, SEQ, PREDS, training=False).as_numpy_iterator())
+    keras_metrics = model.evaluate(x, y, sample_weight=w, batch_size=256, verbose=0, return_dict=True)
+    assert metrics["masked_lm_loss"] == pytest.approx(keras_metrics["mlm_loss"], rel=1e-4)
+    assert metrics["masked_lm_accuracy"] == pytest.approx(keras_metrics["mlm_accuracy"], abs=1e-6)
+    assert metrics["next_sentence_accuracy"] == pytest.approx(keras_metrics["nsp_accuracy"], abs=1e-6)
+    assert metrics["next_sentence_loss"] == pytest.approx(keras_metrics["nsp_loss"], rel=1e-4)
+
+
+def test_checkpoint_restores_model_and_optimizer_exactly(trained, data):
+    out, _ = trained
+    config = bert.read_bert_config(data["config"])
+    model = bert.build_pretrainer(config)
+    optimizer = bert.make_optimizer(bert.WarmupLinearDecay(2e-3, 20, 150))
+    bert.compile_pretrainer(model, optimizer)
+    optimizer.build(model.trainable_variables)
+    config_hash = bert.config_hash(config, open(data["vocab"]).read())
+    meta = train.restore_checkpoint(model, str(out / "ckpt" / "ckpt-00000150.npz"), config_hash)
+    assert meta["step"] == 150 and int(optimizer.iterations.numpy()) == 150
+    saved = np.load(out / "ckpt" / "ckpt-00000150.npz")
+    variables = train.state_variables(model)
+    assert len(variables) == len(meta["variables"]) > 2 * len(model.trainable_variables)  # moments included
+    for i, variable in enumerate(variables):
+        np.testing.assert_array_equal(variable.numpy(), saved[f"v{i}"])
+    # The final weights are those of the last checkpoint.
+    final = bert.build_pretrainer(config)
+    final.load_weights(out / "model" / "pretrainer.weights.h5")
+    for a, b in zip(final.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_checkpoint_round_trip_with_dropout_seeds(tmp_path):
+    """Dropout's seed state is saved too, and a second model in the same process (other name counters) loads it."""
+    config = dict(tiny_bert_config(), hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+
+    def build():
+        model = bert.build_pretrainer(config)
+        optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10))
+        bert.compile_pretrainer(model, optimizer)
+        optimizer.build(model.trainable_variables)
+        return model
+
+    first = build()
+    assert any("seed_generator" in v.path for v in first.variables)
+    for v in train.state_variables(first):
+        v.assign(np.random.default_rng(len(v.path)).integers(0, 100, v.shape).astype(v.dtype))
+    path = train.save_checkpoint(first, str(tmp_path), 7, {"config_hash": "h", "bert_config": config}, keep=1)
+    second = build()
+    assert train.restore_checkpoint(second, path, "h")["step"] == 7
+    for a, b in zip(train.state_variables(first), train.state_variables(second), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_checkpoint_of_another_model_config_is_refused(trained, data, tmp_path):
+    out, _ = trained
+    other = dict(tiny_bert_config(), vocab_size=72)
+    (tmp_path / "bert_config.json").write_text(json.dumps(other))
+    (tmp_path / "vocab.txt").write_text("\n".join(f"t{i}" for i in range(72)) + "\n")
+    before = sorted(os.listdir(out / "ckpt"))
+    with pytest.raises(train.CheckpointMismatch, match="another model config.*vocab_size 64"):
+        train.train(
+            bert_config_path=str(tmp_path / "bert_config.json"),
+            vocab_path=str(tmp_path / "vocab.txt"),
+            train_files=data["train"],
+            model_dir=str(out / "ckpt"),
+            num_train_steps=200,
+            **FAST,
+        )
+    assert sorted(os.listdir(out / "ckpt")) == before
+
+
+def test_each_model_config_trains_in_its_own_folder(data, tmp_path):
+    other = dict(tiny_bert_config(), hidden_size=16)
+    (tmp_path / "bert_config.json").write_text(json.dumps(other))
+    dirs = []
+    for config in (data["config"], str(tmp_path / "bert_config.json")):
+        _, summary = train.train(
+            bert_config_path=config,
+            vocab_path=data["vocab"],
+            train_files=data["train"],
+            model_dir=str(tmp_path / "ckpt" / "{config_hash}"),
+            num_train_steps=2,
+            save_checkpoints_steps=1,
+            **FAST,
+        )
+        dirs.append(summary["model_dir"])
+        assert summary["final_step"] == 2 and os.path.exists(summary["checkpoint"])
+    assert dirs[0] != dirs[1] and all(d.startswith(str(tmp_path / "ckpt")) for d in dirs)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, sig):
+    """SIGTERM: a checkpoint at the step reached, then exit 130. kill -9: the last complete checkpoint survives."""
+    ckpt = tmp_path / "ckpt"
+    proc = subprocess.Popen(
+        cli_args(data, tmp_path, 400, "--save-checkpoints-steps", "25"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not glob.glob(str(ckpt / "ckpt-*.npz")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    log, _ = proc.communicate(timeout=120)
+    steps = [step for step, _ in train.list_checkpoints(str(ckpt))]
+    assert steps and 25 <= steps[-1] < 400, log
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130, log
+        assert f"stopped by signal {signal.SIGTERM} at step {steps[-1]}" in log
+        assert not glob.glob(str(ckpt / "*.tmp"))
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "manifest.json").exists()
+
+    rerun = subprocess.run(cli_args(data, tmp_path, 400), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"resumed from {ckpt}/ckpt-{steps[-1]:08d}.npz at step {steps[-1]}" in rerun.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["start_step"] == steps[-1] and manifest["final_step"] == 400
+    assert manifest["losses"][0]["step"] == (steps[-1] // 25 + 1) * 25
+    # The optimizer went on counting from the restored step (its schedule too): 400 updates in all, not 400 more.
+    meta = train.read_checkpoint_meta(str(ckpt / "ckpt-00000400.npz"))
+    iteration = meta["variables"].index("optimizer/iteration")
+    assert int(np.load(ckpt / "ckpt-00000400.npz")[f"v{iteration}"]) == 400
+    assert meta["train_seconds"] > 0 and meta["step"] == 400
+
+
+def test_jax_data_parallel_over_8_devices_trains(data, tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", KERAS_BACKEND="jax")
+    # Four steps per execution, as on a TPU: progress is logged when a multiple of 25 has been passed.
+    result = subprocess.run(
+        cli_args(data, tmp_path, 152, "--backend", "jax", "--device", "cpu", "--steps-per-execution", "4"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["backend"] == "jax" and manifest["replicas"] == 8
+    assert [entry["step"] for entry in manifest["losses"]] == [28, 52, 76, 100, 128, 152]
+    assert manifest["final_step"] == 152
+    losses = [entry["loss"] for entry in manifest["losses"]]
+    assert losses[-1] < losses[0] - 0.5, losses
+    # A JAX checkpoint is plain arrays: the TensorFlow build of the same model loads it.
+    config = bert.read_bert_config(data["config"])
+    model = bert.build_pretrainer(config)
+    model.load_weights(tmp_path / "model" / "pretrainer.weights.h5")
+    assert manifest["eval"]["masked_lm_accuracy"] > manifest["eval"]["most_frequent_token_accuracy"]
