@@ -120,7 +120,7 @@ def gcs_emulator(folder, buckets=("test-bucket",)):
                 time.sleep(0.2)
         env = dict(os.environ, BOTO_CONFIG=boto, STORAGE_EMULATOR_HOST=url)
         env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-        yield {"url": url, "boto": boto, "env": env, "process": server}
+        yield {"url": url, "boto": boto, "cert": cert, "env": env, "process": server}
     finally:
         proxy.shutdown()
         proxy.server_close()

@@ -56,9 +56,3 @@ def test_data_steps_run_as_slurm_jobs_with_identical_outputs(tmp_path):
     assert files == _outputs(cluster / "results") and "vocab.txt" in files
     for name in sorted(files):
         assert filecmp.cmp(local / "results" / name, cluster / "results" / name, shallow=False), name
-
-
-def test_dry_run_with_the_slurm_profile_needs_no_cluster(tmp_path):
-    write_config(tmp_path)
-    result = snakemake(tmp_path, "-n", TARGET, "--workflow-profile", os.path.join(ROOT, "profiles", "slurm"))
-    assert "sentencepiece" in result.stdout
