@@ -6,6 +6,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/tokenizer.smk"
@@ -13,6 +16,7 @@ include: "rules/shards.smk"
 include: "rules/pretraining_data.smk"
 include: "rules/upload.smk"
 include: "rules/train.smk"
+include: "rules/report.smk"
 
 
 rule data:

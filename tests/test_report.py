@@ -1,0 +1,225 @@
+"""The Snakemake report of a small end-to-end run: every stage's section is there and shows the run's numbers."""
+
+import base64
+import collections
+import glob
+import html
+import json
+import os
+import re
+import struct
+
+import pytest
+
+import training_plots
+from corpus_stats import file_stats
+from report_common import figure_data
+from wordpiece import WordPieceTokenizer
+from workflow import ROOT, planned_jobs, snakemake_file, workflow_copy, write_config
+
+STAGES = {
+    "1. Corpus": {"summary.html", "line_lengths.svg"},
+    "2. Tokenizer": {"summary.html", "pieces_per_word.svg"},
+    "3. Pre-training data": {"summary.html", "sequence_lengths.svg"},
+    "4. Training": {"summary.html", "curves.svg"},
+}
+REPORT_RULES = {"corpus_stats", "tokenizer_stats", "pretraining_stats", "training_plots", "report_data", "report"}
+
+
+def missing_includes():
+    """The stage rules the Snakefile does not include yet (while they are being written), for a private copy."""
+    with open(os.path.join(ROOT, "Snakefile")) as f:
+        snakefile = f.read()
+    return "".join(
+        f'include: "{name}"\n'
+        for name in ["pretraining_data.smk", "train.smk"]
+        if f"rules/{name}" not in snakefile
+    )
+
+
+def script_json(page, name):
+    """The JSON value a Snakemake report page assigns to `var <name>`."""
+    match = re.search(rf"<script[^>]*>\s*var {name} = ", page)
+    return json.JSONDecoder().raw_decode(page, match.end())[0]
+
+
+def embedded(result):
+    return base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode("utf-8")
+
+
+def table_values(page):
+    """{first cell: [other cells]} of every row of the HTML tables in `page`."""
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", page, re.S):
+        cells = [html.unescape(c.strip()) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        if cells:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The offline default, shrunk to run in about a minute, built up to the report."""
+    folder = tmp_path_factory.mktemp("report")
+    snakefile = workflow_copy(folder, missing_includes())
+    write_config(
+        folder,
+        shards={"lines_per_shard": 4000},
+        pretraining_data={"max_seq_length": 64, "max_predictions_per_seq": 10, "dupe_factor": 1},
+        train={"num_train_steps": 30, "save_checkpoints_steps": 30, "log_every_steps": 10, "batch_size": 16,
+               "eval_steps": 2, "warmup_steps": 5},
+    )
+    snakemake_file(snakefile, folder, "--cores", "2", "report")
+    snakemake_file(snakefile, folder, "report", "--report", "report.html", "--cores", "1")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    results = script_json(page, "results")
+    return {
+        "folder": folder,
+        "results_dir": folder / "results",
+        "snakefile": snakefile,
+        "page": page,
+        "categories": script_json(page, "categories"),
+        "files": {path: embedded(result) for path, result in results.items()},
+        "captions": {path: result["caption"] for path, result in results.items()},
+    }
+
+
+def test_every_stage_has_its_section_with_captions(run):
+    sections = {
+        stage: {os.path.basename(p) for sub in subs.values() for p in sub}
+        for stage, subs in run["categories"].items()
+    }
+    assert sections == STAGES
+    assert all(len(caption) > 100 for caption in run["captions"].values())
+    description = script_json(run["page"], "workflow_desc")
+    assert "BERT pre-trained from scratch" in description
+    assert "a vocabulary of\n4096 tokens" in description  # this run's config, filled in
+    # Self-contained: nothing is fetched when the page opens.
+    assert not re.findall(r'(?:src|href)="https?://', run["page"])
+
+
+def test_corpus_section_counts_the_files(run):
+    results = run["results_dir"]
+    counts = {}
+    for name in ["dataset.txt", "proc_dataset.txt"]:
+        lines = (results / name).read_text(encoding="utf-8").split("\n")[:-1]
+        counts[name] = (len(lines), sum(map(len, lines)), sum(1 for line in lines if not line.strip()))
+    table = table_values(run["files"]["results/report/corpus/summary.html"])
+    assert table["lines"][1:] == [f"{counts['dataset.txt'][0]:,}", f"{counts['proc_dataset.txt'][0]:,}"]
+    assert table["characters"][1:] == [f"{counts['dataset.txt'][1]:,}", f"{counts['proc_dataset.txt'][1]:,}"]
+    assert table["empty lines (document breaks)"][1] == f"{counts['dataset.txt'][2]:,}"
+
+    plotted = figure_data(run["files"]["results/report/corpus/line_lengths.svg"])
+    edges = plotted["bin_edges"]
+    lines = (results / "proc_dataset.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    expected = collections.Counter(min(len(line) // (edges[1] - edges[0]), len(edges) - 1) for line in lines)
+    assert plotted["counts"]["proc_dataset.txt"] == [expected[i] for i in range(len(edges))]
+
+
+def test_tokenizer_section_measures_the_held_out_lines(run):
+    results = run["results_dir"]
+    vocab = (results / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    table = table_values(run["files"]["results/report/tokenizer/summary.html"])
+    assert table["vocabulary size (lines of vocab.txt)"] == [f"{len(vocab):,}"]
+    assert table["placeholders [UNUSED_i]"] == [f"{sum(t.startswith('[UNUSED_') for t in vocab):,}"]
+    assert table["placeholders configured (tokenizer.num_placeholders)"] == ["256"]
+
+    held_out = results / "tokenizer" / "heldout.txt"
+    tokenizer = WordPieceTokenizer(str(results / "vocab.txt"))
+    words = tokens = unknown = 0
+    with open(held_out, encoding="utf-8") as f:
+        for line in f:
+            words += len(tokenizer.basic_tokenize(line))
+            pieces = tokenizer.tokenize(line)
+            tokens += len(pieces)
+            unknown += pieces.count("[UNK]")
+    plotted = figure_data(run["files"]["results/report/tokenizer/pieces_per_word.svg"])
+    assert plotted["unk_rate"] == pytest.approx(unknown / tokens)
+    assert plotted["tokens_per_word"] == pytest.approx(tokens / words)
+    assert sum(plotted["pieces_per_word"].values()) == words
+
+
+def tfrecord_count(path):
+    """Records in a TFRecord file, from its framing: length (8 bytes), CRC (4), data, CRC (4)."""
+    n = 0
+    with open(path, "rb") as f:
+        while header := f.read(12):
+            (length,) = struct.unpack("<Q", header[:8])
+            f.seek(length + 4, os.SEEK_CUR)
+            n += 1
+    return n
+
+
+def test_pretraining_section_counts_the_records(run):
+    records = sorted(glob.glob(str(run["results_dir"] / "pretraining_data" / "shard_*.tfrecord")))
+    counts = {os.path.basename(r).split(".")[0]: tfrecord_count(r) for r in records}
+    plotted = figure_data(run["files"]["results/report/pretraining_data/sequence_lengths.svg"])
+    assert plotted["instances_per_shard"] == counts
+    assert sum(plotted["seq_length_histogram"]) == sum(counts.values())
+    table = table_values(run["files"]["results/report/pretraining_data/summary.html"])
+    assert table["instances"] == [f"{sum(counts.values()):,}"]
+    shares = {k: float(table[k][0].rstrip("%")) for k in table if k.startswith(("replaced", "kept"))}
+    assert sum(shares.values()) == pytest.approx(100, abs=0.02)
+    assert 70 < shares["replaced by [MASK] (recipe: 80%)"] < 90
+    assert 30 < float(table["random next sentence (recipe: about 50%)"][0].rstrip("%")) < 70
+
+
+def test_training_section_plots_the_manifest(run):
+    manifest = json.loads((run["results_dir"] / "trained" / "manifest.json").read_text())
+    svg = run["files"]["results/report/training/curves.svg"]
+    plotted = figure_data(svg)
+    assert plotted["loss"]["value"][-1] == manifest["losses"][-1]["loss"]
+    assert plotted["loss"]["step"] == [row["step"] for row in manifest["losses"]]
+    for key in ["mlm_accuracy", "nsp_accuracy", "mlm_loss", "nsp_loss"]:
+        assert plotted[key]["value"] == [row[key] for row in manifest["losses"]], key
+    assert f">{manifest['losses'][-1]['loss']:.4f}<" in svg  # the final loss is written on the plot
+    metrics = json.loads((run["results_dir"] / "trained" / "eval_metrics.json").read_text())
+    table = table_values(run["files"]["results/report/training/summary.html"])
+    assert table["masked-LM accuracy"] == [f"{metrics['masked_lm_accuracy']:.4g}"]
+    assert table["next-sentence accuracy"] == [f"{metrics['next_sentence_accuracy']:.4g}"]
+    assert table["sequences per second (last session)"] == [f"{manifest['sequences_per_second']:.4g}"]
+
+
+def test_training_does_not_request_the_report(run):
+    for target in ["data", "train"]:
+        jobs = planned_jobs_with(run, target, "--forceall")
+        assert jobs and not REPORT_RULES & set(jobs), (target, jobs)
+
+
+def planned_jobs_with(run, target, *args):
+    out = snakemake_file(run["snakefile"], run["folder"], "-n", target, *args).stdout
+    return set(re.findall(r"^rule (\w+):", out, re.M)) | set(re.findall(r"^localrule (\w+):", out, re.M))
+
+
+def test_file_stats_agrees_with_python_on_awkward_text(tmp_path):
+    text = "Ünïcödé line\r\n\n   \nplain words here\n\u2581piece and ## marks\nno newline at the end"
+    path = tmp_path / "t.txt"
+    path.write_bytes(text.encode("utf-8"))
+    lines = text.split("\n")
+    chars = [len(line.rstrip("\r")) for line in lines]
+    for block in (7, 1 << 20):  # block boundaries inside lines, and one block
+        stats = file_stats(str(path), max_length=10, block_bytes=block)
+        assert stats["lines"] == len(lines) and stats["characters"] == sum(chars)
+        assert stats["words"] == sum(len(line.split()) for line in lines)
+        assert stats["empty_lines"] == 2 and stats["documents"] == 2
+        assert stats["longest_line"] == max(chars)
+        assert stats["length_histogram"][10] == sum(c >= 10 for c in chars)
+
+
+def test_training_section_of_a_run_with_nothing_left_to_train(tmp_path):
+    # A re-run past num_train_steps logs no step: the plots say so instead of failing.
+    manifest = {"final_step": 40, "start_step": 40, "batch_size": 16, "losses": [], "sequences_per_second": None}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "eval.json").write_text(json.dumps({"masked_lm_accuracy": 0.25, "examples": 10}))
+    data = training_plots.main(
+        manifest_path=str(tmp_path / "manifest.json"), metrics_path=str(tmp_path / "eval.json"),
+        plot_path=str(tmp_path / "c.svg"), table_path=str(tmp_path / "t.html"), json_path=str(tmp_path / "s.json"),
+    )
+    assert data == {} and figure_data((tmp_path / "c.svg").read_text()) == {}
+    assert ">not logged<" in (tmp_path / "c.svg").read_text()
+    assert table_values((tmp_path / "t.html").read_text())["masked-LM accuracy"] == ["0.25"]
+
+
+def test_data_target_plans_no_report_job(tmp_path):
+    write_config(tmp_path)
+    assert not REPORT_RULES & set(planned_jobs(tmp_path, "data"))
