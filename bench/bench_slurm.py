@@ -23,6 +23,7 @@ from slurm_cluster import local_slurm, unavailable  # noqa: E402
 from workflow import snakemake, write_config  # noqa: E402
 
 SLURM = ["--workflow-profile", os.path.join(ROOT, "profiles", "slurm"), "--jobs", "100", "--max-threads", "2",
+         "--cores", str(os.cpu_count()),  # the one node's size: a group runs that many at a time
          "--slurm-no-account", "--slurm-status-command", "squeue",
          "--slurm-init-seconds-before-status-checks", "1"]
 

@@ -86,6 +86,9 @@ rule export:
         f"{RESULTS}/benchmarks/export/export.tsv"
     params:
         max_seq_length=config["pretraining_data"]["max_seq_length"],
+        # The exported tokenizers split text as the vocabulary and the examples were made.
+        do_lower_case=TOKENIZER["do_lower_case"],
+        strip_accents=STRIP_ACCENTS,
     threads: 1
     resources:
         mem_mb=4000,

@@ -26,13 +26,18 @@ def load_trained(model_dir):
     return pretrainer, config
 
 
-def export_keras_hub(pretrainer, vocab_path, out_dir):
-    """Backbone weights and config plus a lower-casing WordPiece tokenizer, as a keras-hub preset folder."""
+def export_keras_hub(pretrainer, vocab_path, out_dir, do_lower_case=True, strip_accents=True):
+    """Backbone weights and config plus the WordPiece tokenizer, as a keras-hub preset folder.
+
+    The tokenizer lower-cases and strips accents exactly as the vocabulary and the pre-training data did.
+    """
     import keras_hub
 
     with atomic_dir(out_dir) as tmp:
         pretrainer.backbone.save_to_preset(tmp)
-        keras_hub.models.BertTokenizer(vocabulary=vocab_path, lowercase=True).save_to_preset(tmp)
+        keras_hub.models.BertTokenizer(
+            vocabulary=vocab_path, lowercase=do_lower_case, strip_accents=strip_accents
+        ).save_to_preset(tmp)
 
 
 def huggingface_state_dict(pretrainer):
@@ -115,8 +120,9 @@ def huggingface_config(bert_config):
     }
 
 
-def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, max_seq_length=512):
-    """config.json, model.safetensors, vocab.txt and a lower-casing BertTokenizer config."""
+def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, max_seq_length=512, do_lower_case=True,
+                       strip_accents=True):
+    """config.json, model.safetensors, vocab.txt and a BertTokenizer config with the pipeline's casing and accents."""
     from safetensors.numpy import save_file
 
     with atomic_dir(out_dir) as tmp:
@@ -133,7 +139,13 @@ def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, max_seq_len
         write_json(os.path.join(tmp, "special_tokens_map.json"), special)
         write_json(
             os.path.join(tmp, "tokenizer_config.json"),
-            {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": max_seq_length, **special},
+            {
+                "tokenizer_class": "BertTokenizer",
+                "do_lower_case": do_lower_case,
+                "strip_accents": strip_accents,
+                "model_max_length": max_seq_length,
+                **special,
+            },
         )
 
 
@@ -142,11 +154,11 @@ def write_json(path, data):
         json.dump(data, f, indent=2)
 
 
-def main(*, model_dir, keras_hub_dir, huggingface_dir, max_seq_length):
+def main(*, model_dir, keras_hub_dir, huggingface_dir, max_seq_length, do_lower_case=True, strip_accents=True):
     pretrainer, config = load_trained(model_dir)
     vocab = os.path.join(model_dir, "vocab.txt")
-    export_keras_hub(pretrainer, vocab, keras_hub_dir)
-    export_huggingface(pretrainer, config, vocab, huggingface_dir, max_seq_length)
+    export_keras_hub(pretrainer, vocab, keras_hub_dir, do_lower_case, strip_accents)
+    export_huggingface(pretrainer, config, vocab, huggingface_dir, max_seq_length, do_lower_case, strip_accents)
 
 
 if __name__ == "__main__" and "snakemake" in globals():
@@ -158,4 +170,6 @@ if __name__ == "__main__" and "snakemake" in globals():
             keras_hub_dir=snakemake.output.keras_hub,  # noqa: F821
             huggingface_dir=snakemake.output.huggingface,  # noqa: F821
             max_seq_length=snakemake.params.max_seq_length,  # noqa: F821
+            do_lower_case=snakemake.params.do_lower_case,  # noqa: F821
+            strip_accents=snakemake.params.strip_accents,  # noqa: F821
         )

@@ -98,3 +98,22 @@ def test_huggingface_folder_loads_without_missing_keys_and_matches(exported):
     assert np.abs(hf_hidden[real] - hidden[real]).max() <= 1e-4
     tokenizer = transformers.BertTokenizer.from_pretrained(str(root / "hf"))
     assert tokenizer("The cats RUNNING")["input_ids"] == [2, 5, 6, 10, 12, 13, 3]
+
+
+@pytest.mark.parametrize("strip_accents", [False, True])
+def test_accent_setting_round_trips_into_both_tokenizers(exported, tmp_path, strip_accents):
+    """Japanese voiced kana keep their mark only when the pipeline keeps accents, in both exports."""
+    root, pretrainer, _ = exported
+    vocab = str(root / "model" / "vocab.txt")
+    config = json.loads((root / "model" / "bert_config.json").read_text())
+    export.export_keras_hub(pretrainer, vocab, str(tmp_path / "kh"), strip_accents=strip_accents)
+    export.export_huggingface(pretrainer, config, vocab, str(tmp_path / "hf"), SEQ, strip_accents=strip_accents)
+    expected = "が" if not strip_accents else "か"  # が is か + a combining voicing mark
+
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tmp_path / "kh"))
+    assert tokenizer.strip_accents is strip_accents and tokenizer.lowercase is True
+    hf_config = json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())
+    assert hf_config["strip_accents"] is strip_accents and hf_config["do_lower_case"] is True
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.BertTokenizer.from_pretrained(str(tmp_path / "hf"))
+    assert hf.backend_tokenizer.normalizer.normalize_str("が") == expected
