@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from jobgraph import Group, Job, Plan, group_jobs, params_changes
-from workflow import ROOT, snakemake, snakemake_file, workflow_copy, write_config
+from workflow import ROOT, snakemake, workflow_copy, write_config
 
 UPSTREAM = ["download", "subset", "normalize", "shard"]
 VOCAB_3000 = ["--config", "tokenizer={vocab_size: 3000}"]
@@ -150,8 +150,8 @@ def test_four_hundred_shards_are_one_node(tmp_path):
     (tmp_path / "corpus.txt").write_text("".join(f"line number {i} of the corpus\n" for i in range(800)))
     write_config(tmp_path, corpus={"source": str(tmp_path / "corpus.txt")}, shards={"lines_per_shard": 2})
     done = [f"results/counts/shard_{i:04d}.txt" for i in range(4)]
-    snakemake_file(snakefile, tmp_path, "--cores", "2", "results/shards")
-    snakemake_file(snakefile, tmp_path, "--cores", "2", *done)
+    snakemake(tmp_path, "--cores", "2", "results/shards", snakefile=snakefile)
+    snakemake(tmp_path, "--cores", "2", *done, snakefile=snakefile)
     assert len([n for n in os.listdir(tmp_path / "results" / "shards") if n.startswith("shard_")]) == 400
 
     tool("dag", tmp_path, "--out", str(tmp_path / "jobs"), "counts", snakefile=snakefile)

@@ -26,10 +26,10 @@ def write_config(folder, **sections):
     return path
 
 
-def snakemake(folder, *args, check=True, env=None):
-    """Run snakemake on the repository's Snakefile with `folder` as working directory."""
+def snakemake(folder, *args, check=True, env=None, snakefile=None):
+    """Run snakemake on the repository's Snakefile (or `snakefile`) with `folder` as working directory."""
     # --configfile takes several values, so it goes last, where it cannot swallow a target
-    cmd = [SNAKEMAKE, *args, "-s", os.path.join(ROOT, "Snakefile"), "--configfile",
+    cmd = [SNAKEMAKE, *args, "-s", snakefile or os.path.join(ROOT, "Snakefile"), "--configfile",
            os.path.join(folder, "config.yaml")]
     result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
@@ -74,12 +74,3 @@ def workflow_copy(folder, extra_rules):
     with open(path, "w") as f:
         f.write(snakefile + '\n\ninclude: "rules/extra.smk"\n')
     return path
-
-
-def snakemake_file(snakefile, folder, *args, check=True):
-    """Like `snakemake`, with another Snakefile (such as a `workflow_copy`); `args` may start with targets."""
-    cmd = [SNAKEMAKE, "-s", snakefile, *args, "--configfile", os.path.join(folder, "config.yaml")]
-    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
