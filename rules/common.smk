@@ -1,3 +1,4 @@
+import glob
 import os
 import sys
 
@@ -59,6 +60,33 @@ MAX_THREADS = 64
 CORPUS = config["corpus"]
 TOKENIZER = config["tokenizer"]
 TRAIN = config["train"]
+TPU = config["tpu"] if config["tpu"]["name"] else None
+# Checkpoints: the bucket's bert_model/ when a TPU trains (as in the recipe), else <results>/checkpoints.
+MODEL_DIR = TRAIN["model_dir"] or (
+    f"{BUCKET_URL}/bert_model/checkpoints" if TPU else f"{RESULTS}/checkpoints"
+)
+# scripts/train.py's values, the same whether the job trains here or on a TPU VM.
+TRAIN_PARAMS = {
+    key: TRAIN[key]
+    for key in (
+        "backend",
+        "device",
+        "batch_size",
+        "learning_rate",
+        "warmup_steps",
+        "num_train_steps",
+        "save_checkpoints_steps",
+        "keep_checkpoints",
+        "log_every_steps",
+        "mixed_precision",
+        "jit_compile",
+        "steps_per_execution",
+        "shuffle_buffer",
+        "seed",
+        "eval_batch_size",
+        "eval_steps",
+    )
+} | {key: config["pretraining_data"][key] for key in ("max_seq_length", "max_predictions_per_seq")}
 # The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).
 STRIP_ACCENTS = default_strip_accents(TOKENIZER["strip_accents"], CORPUS["lang"])
 
@@ -71,6 +99,16 @@ def check_config():
             raise WorkflowError(
                 f"corpus.source: {source!r} is not 'sample', 'opensubtitles', an http(s) URL or an existing file"
             )
+    if TPU and not BUCKET:
+        raise WorkflowError("tpu.name is set but bucket is not: a TPU VM trains from a Cloud Storage bucket")
+    if TPU and not TPU["project"]:
+        raise WorkflowError("tpu.project: name the Google Cloud project that the TPU belongs to")
+    if TPU and TRAIN["backend"] != "jax":
+        raise WorkflowError("train.backend must be jax with a TPU (TensorFlow 2.21 has no TPU runtime)")
+    if TPU and not MODEL_DIR.startswith("gs://"):
+        raise WorkflowError(
+            f"train.model_dir: {MODEL_DIR!r} is not a gs:// URL, and a TPU VM keeps its checkpoints in the bucket"
+        )
     smallest = TOKENIZER["num_placeholders"] + len(CONTROL_SYMBOLS) + 1
     if TOKENIZER["vocab_size"] < smallest:
         raise WorkflowError(
@@ -142,3 +180,11 @@ def held_out_record(wildcards=None):
 def training_records(wildcards=None):
     held_out = held_out_record()
     return [record for record in pretraining_records() if record != held_out]
+
+
+def upload_folders():
+    """{local folder: gs:// URL} that `upload` mirrors; a TPU VM also needs this project's scripts."""
+    folders = {f"{RESULTS}/{name}": f"{BUCKET_URL}/{name}" for name in ("bert_model", "pretraining_data")}
+    if TPU:
+        folders[f"{RESULTS}/tpu/code"] = f"{BUCKET_URL}/code"
+    return folders

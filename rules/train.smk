@@ -5,48 +5,64 @@
 # resume from them. The outputs are a small manifest and the final weights.
 
 
-rule train:
-    input:
-        bert_config=f"{RESULTS}/bert_model/bert_config.json",
-        vocab=f"{RESULTS}/bert_model/vocab.txt",
-        records=training_records,
-        held_out=held_out_record,
-    output:
-        manifest=f"{RESULTS}/trained/manifest.json",
-        model=directory(f"{RESULTS}/trained/model"),
-    log:
-        f"{RESULTS}/logs/train/train.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/train.tsv"
-    params:
-        model_dir=TRAIN["model_dir"] or f"{RESULTS}/checkpoints",
-        backend=TRAIN["backend"],
-        device=TRAIN["device"],
-        batch_size=TRAIN["batch_size"],
-        learning_rate=TRAIN["learning_rate"],
-        warmup_steps=TRAIN["warmup_steps"],
-        num_train_steps=TRAIN["num_train_steps"],
-        save_checkpoints_steps=TRAIN["save_checkpoints_steps"],
-        keep_checkpoints=TRAIN["keep_checkpoints"],
-        log_every_steps=TRAIN["log_every_steps"],
-        mixed_precision=TRAIN["mixed_precision"],
-        jit_compile=TRAIN["jit_compile"],
-        steps_per_execution=TRAIN["steps_per_execution"],
-        shuffle_buffer=TRAIN["shuffle_buffer"],
-        seed=TRAIN["seed"],
-        eval_batch_size=TRAIN["eval_batch_size"],
-        eval_steps=TRAIN["eval_steps"],
-        max_seq_length=config["pretraining_data"]["max_seq_length"],
-        max_predictions_per_seq=config["pretraining_data"]["max_predictions_per_seq"],
-    threads: MAX_THREADS
-    resources:
-        # The model's size and the device decide both; train.mem_mb and train.runtime_minutes say them for a cluster.
-        mem_mb=TRAIN["mem_mb"],
-        runtime=TRAIN["runtime_minutes"],
-    conda:
-        "../envs/train.yaml"
-    script:
-        "../scripts/train.py"
+if TPU:
+
+    # On a Cloud TPU VM, from the bucket (scripts/tpu.py): same training code and values, same outputs.
+    rule train:
+        input:
+            upload=f"{RESULTS}/upload/manifest.json",
+            bert_config=f"{RESULTS}/bert_model/bert_config.json",
+            vocab=f"{RESULTS}/bert_model/vocab.txt",
+            records=training_records,
+            held_out=held_out_record,
+        output:
+            manifest=f"{RESULTS}/trained/manifest.json",
+            model=directory(f"{RESULTS}/trained/model"),
+        log:
+            f"{RESULTS}/logs/train/train.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/train/train.tsv"
+        params:
+            train=TRAIN_PARAMS,
+            model_dir=MODEL_DIR,
+            bucket_url=BUCKET_URL,
+            tpu=TPU,
+        resources:
+            # This job only follows the TPU; the runtime is the TPU's.
+            mem_mb=2000,
+            runtime=TRAIN["runtime_minutes"],
+        conda:
+            "../envs/train.yaml"
+        script:
+            "../scripts/tpu.py"
+
+else:
+
+    rule train:
+        input:
+            bert_config=f"{RESULTS}/bert_model/bert_config.json",
+            vocab=f"{RESULTS}/bert_model/vocab.txt",
+            records=training_records,
+            held_out=held_out_record,
+        output:
+            manifest=f"{RESULTS}/trained/manifest.json",
+            model=directory(f"{RESULTS}/trained/model"),
+        log:
+            f"{RESULTS}/logs/train/train.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/train/train.tsv"
+        params:
+            **TRAIN_PARAMS,
+            model_dir=MODEL_DIR,
+        threads: MAX_THREADS
+        resources:
+            # The model's size and the device decide both; train.mem_mb and train.runtime_minutes say them for a cluster.
+            mem_mb=TRAIN["mem_mb"],
+            runtime=TRAIN["runtime_minutes"],
+        conda:
+            "../envs/train.yaml"
+        script:
+            "../scripts/train.py"
 
 
 rule evaluate:

@@ -6,6 +6,7 @@ if BUCKET:
             pretraining_records,
             f"{RESULTS}/bert_model/bert_config.json",
             f"{RESULTS}/bert_model/vocab.txt",
+            [f"{RESULTS}/tpu/code"] if TPU else [],
         output:
             f"{RESULTS}/upload/manifest.json",
         log:
@@ -13,8 +14,10 @@ if BUCKET:
         benchmark:
             f"{RESULTS}/benchmarks/upload/upload.tsv"
         params:
-            local=[f"{RESULTS}/bert_model", f"{RESULTS}/pretraining_data"],
-            remote=[f"{BUCKET_URL}/bert_model", f"{BUCKET_URL}/pretraining_data"],
+            local=list(upload_folders()),
+            remote=list(upload_folders().values()),
+            # training's checkpoints and result in the bucket's bert_model/: not the upload's to delete
+            keep=r"^(checkpoints|trained)/",
         resources:
             mem_mb=1000,
             runtime=30 + LINES // 1_000_000,
@@ -22,3 +25,19 @@ if BUCKET:
             "../envs/data.yaml"
         script:
             "../scripts/upload.py"
+
+
+# What a TPU VM fetches to train: the scripts and the pinned requirements, nothing else of the checkout.
+if TPU:
+
+    rule tpu_code:
+        input:
+            scripts=sorted(glob.glob(os.path.join(workflow.basedir, "scripts", "*.py"))),
+            requirements=os.path.join(workflow.basedir, "requirements.txt"),
+        output:
+            directory(f"{RESULTS}/tpu/code"),
+        log:
+            f"{RESULTS}/logs/tpu_code/tpu_code.log",
+        shell:
+            "(rm -rf {output}.tmp && mkdir -p {output}.tmp/scripts && cp {input.scripts} {output}.tmp/scripts/ "
+            "&& cp {input.requirements} {output}.tmp/ && mv {output}.tmp {output}) 2> {log}"

@@ -77,15 +77,20 @@ def local_files(folder):
     return files
 
 
+def gsutil_ls(pattern, *flags):
+    """`gsutil ls`'s output for a URL or wildcard; "" when nothing matches."""
+    result = subprocess.run([gsutil_command(), "ls", *flags, pattern], capture_output=True, text=True)
+    if result.returncode != 0:
+        if "matched no objects" in result.stderr:
+            return ""
+        raise UploadError(f"listing {pattern} failed: {_last_line(result.stderr)}")
+    return result.stdout
+
+
 def remote_objects(url):
     """{relative name: (size, md5)} of the objects under `url`, from `gsutil ls -L`."""
-    result = subprocess.run([gsutil_command(), "ls", "-L", url.rstrip("/") + "/**"], capture_output=True, text=True)
-    if result.returncode != 0:
-        if "matched no objects" in result.stderr or "One or more URLs matched no objects" in result.stderr:
-            return {}
-        raise UploadError(f"listing {url} failed: {_last_line(result.stderr)}")
     objects, name = {}, None
-    for line in result.stdout.splitlines():
+    for line in gsutil_ls(url.rstrip("/") + "/**", "-L").splitlines():
         if line.startswith("gs://"):
             name = line.rstrip(":")[len(url.rstrip("/")) + 1:]
             objects[name] = [None, None]
@@ -96,15 +101,20 @@ def remote_objects(url):
     return {k: tuple(v) for k, v in objects.items()}
 
 
-def upload(folders, manifest_path):
-    """Mirror each local folder to its gs:// URL (`folders`: {local: url}); write the manifest."""
+def upload(folders, manifest_path, keep=None):
+    """Mirror each local folder to its gs:// URL (`folders`: {local: url}); write the manifest.
+
+    `keep`: a regex of names (relative to a folder) that the mirror neither copies nor deletes: what training
+    writes into the bucket's bert_model/ (checkpoints, the run's result) is not the upload's to remove.
+    """
     manifest = {"objects": [], "copied": []}
+    exclude = ["-x", keep] if keep else []
     for local, url in folders.items():
-        result = gsutil("-m", "rsync", "-r", "-d", "-c", local, url)
+        result = gsutil("-m", "rsync", "-r", "-d", "-c", *exclude, local, url)
         manifest["copied"] += sorted(
             os.path.relpath(m, ".") for m in re.findall(r"Copying file://(\S+)", result.stderr)
         )
-        remote = remote_objects(url)
+        remote = {k: v for k, v in remote_objects(url).items() if not (keep and re.match(keep, k))}
         files = local_files(local)
         for name, path in sorted(files.items()):
             size, md5 = os.path.getsize(path), md5_base64(path)
@@ -124,4 +134,4 @@ if __name__ == "__main__" and "snakemake" in globals():
     from logs import rule_log
 
     with rule_log(snakemake.log[0]):
-        upload(dict(zip(snakemake.params.local, snakemake.params.remote)), snakemake.output[0])
+        upload(dict(zip(snakemake.params.local, snakemake.params.remote)), snakemake.output[0], snakemake.params.keep)

@@ -1,0 +1,297 @@
+"""Recipe step 10 on a Cloud TPU: submit training to a TPU VM, follow it, bring its result back.
+
+The `upload` rule has put the data and this project's scripts in the bucket. Here:
+1. create a queued resource (spot if asked) for a TPU VM whose startup script fetches the scripts, installs
+   their pinned dependencies and runs scripts/train.py against the bucket: the same code the local rule runs;
+2. follow it in the rule's log: the resource's state, and the newest checkpoint step in the bucket;
+3. a preempted VM is deleted and requested again, and training resumes from the bucket's newest checkpoint;
+4. finish when the run's manifest appears in the bucket: copy it and the final weights back, and delete the
+   TPU resource unless `tpu.keep`.
+
+The TPU API client is google-cloud-tpu (REST transport). TPU_EMULATOR_HOST=http://host:port sends it, without
+credentials, to a stand-in of that API (tests/tpu_standin.py), as STORAGE_EMULATOR_HOST does for Cloud Storage.
+Bucket reads go through gsutil, as the upload does.
+"""
+
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import time
+
+from atomic import atomic_dir, atomic_path
+from upload import LOGIN, gsutil, gsutil_ls
+
+log = logging.getLogger("tpu")
+CHECKPOINT = re.compile(r"ckpt-(\d+)\.npz$")
+# Queued-resource states in which the TPU is still coming or working; any other means it is lost: a spot VM
+# that is preempted ends SUSPENDED, one that could not be provisioned FAILED.
+LIVE = {"CREATING", "ACCEPTED", "PROVISIONING", "WAITING_FOR_RESOURCES", "ACTIVE"}
+NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED", "STOPPING"}
+# scripts/train.py exits with 130 when a signal (a preemption's SIGTERM) stopped it after saving a checkpoint.
+INTERRUPTED = 130
+class TpuError(Exception):
+    pass
+
+
+# ---- what the TPU VM runs ----------------------------------------------------------------------------------------
+
+
+def train_command(python, train, *, bert_config, vocab, train_files, eval_files, model_dir, run_url):
+    """scripts/train.py's command line on the VM: every path in the bucket; `train`: {flag: value}, the values
+    the local rule trains with (rules/common.smk's TRAIN_PARAMS)."""
+    argv = [python, "code/scripts/train.py", "--bert-config", bert_config, "--vocab", vocab]
+    argv += ["--train-files", *train_files, "--eval-files", *eval_files, "--model-dir", model_dir]
+    argv += ["--manifest", f"{run_url}/manifest.json", "--final-model-dir", f"{run_url}/model"]
+    for key, value in train.items():
+        argv += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return argv
+
+
+def startup_script(*, code_url, setup, command, error_url):
+    """The VM's startup script. It runs at every boot; a failure copies its log to `error_url`, which the
+    follower reads, but a preemption (exit 130: a checkpoint was saved) does not."""
+    steps = "\n".join(f"  {line}" for line in [f"gsutil -m -q rsync -r {shlex.quote(code_url)} code", *setup])
+    return f"""#!/bin/bash
+# BERT pre-training from the bucket, written by the pipeline's train rule (scripts/tpu.py).
+cd "$(mktemp -d -t bert-pretraining-XXXXXX)"
+(
+  set -euxo pipefail
+{steps}
+  exec {shlex.join(command)}
+) 2>&1 | (trap '' TERM; tee startup.log)  # tee outlives a preemption's SIGTERM, so the last lines are kept
+rc=${{PIPESTATUS[0]}}
+if [ "$rc" -ne 0 ] && [ "$rc" -ne {INTERRUPTED} ]; then
+  gsutil -q cp startup.log {shlex.quote(error_url)}
+fi
+exit "$rc"
+"""
+
+
+def queued_resource(tpu, node_id, startup):
+    """A queued resource asking for one TPU VM that runs `startup` at boot."""
+    from google.cloud import tpu_v2
+
+    node = tpu_v2.Node(
+        accelerator_type=tpu["accelerator_type"],
+        runtime_version=tpu["runtime_version"],
+        metadata={"startup-script": startup},
+        labels={"created-by": "bert-pretraining"},
+    )
+    resource = tpu_v2.QueuedResource(
+        tpu=tpu_v2.QueuedResource.Tpu(
+            node_spec=[tpu_v2.QueuedResource.Tpu.NodeSpec(parent=parent(tpu), node_id=node_id, node=node)]
+        )
+    )
+    if tpu["spot"]:
+        resource.spot = tpu_v2.QueuedResource.Spot()
+    return resource
+
+
+# ---- the TPU API -------------------------------------------------------------------------------------------------
+
+
+def parent(tpu):
+    return f"projects/{tpu['project']}/locations/{tpu['zone']}"
+
+
+def tpu_client():
+    """The TPU API client: Google's endpoint with Application Default Credentials, or TPU_EMULATOR_HOST's."""
+    import google.auth.exceptions
+    from google.cloud import tpu_v2
+
+    emulator = os.environ.get("TPU_EMULATOR_HOST")
+    if emulator:
+        from google.auth.credentials import AnonymousCredentials
+
+        return tpu_v2.TpuClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": emulator}
+        )
+    try:
+        return tpu_v2.TpuClient(transport="rest")
+    except google.auth.exceptions.DefaultCredentialsError as error:
+        raise TpuError(f"no Google Cloud credentials for the TPU API ({error}): {LOGIN}") from None
+
+
+def api_call(what, call, *args, **kwargs):
+    """A TPU API call; the refusals users meet become one line that says what to change."""
+    from google.api_core import exceptions
+
+    try:
+        return call(*args, **kwargs)
+    except (exceptions.Unauthenticated, exceptions.PermissionDenied) as error:
+        raise TpuError(f"the TPU API refused to {what} ({error.message}): {LOGIN}, and enable the TPU API "
+                       "(gcloud services enable tpu.googleapis.com)") from None
+    except exceptions.GoogleAPICallError as error:
+        raise TpuError(f"could not {what}: {error.message or error}") from None
+
+
+def state_of(resource):
+    from google.cloud import tpu_v2
+
+    return tpu_v2.QueuedResourceState.State(resource.state.state).name
+
+
+def attempts(client, tpu):
+    """{attempt number: queued resource} of this run's resources, named <tpu.name>-<attempt>."""
+    pattern = re.compile(rf"{re.escape(tpu['name'])}-(\d+)$")
+    found = {}
+    for resource in api_call("list queued resources", client.list_queued_resources, parent=parent(tpu)):
+        match = pattern.fullmatch(resource.name.rsplit("/", 1)[-1])
+        if match:
+            found[int(match.group(1))] = resource
+    return found
+
+
+def delete(client, name):
+    from google.cloud import tpu_v2
+
+    log.info("deleting %s", name)
+    # force: the VM goes with its queued resource
+    request = tpu_v2.DeleteQueuedResourceRequest(name=name, force=True)
+    api_call(f"delete {name}", client.delete_queued_resource, request=request)
+
+
+# ---- the bucket ---------------------------------------------------------------------------------------------------
+
+
+def newest_step(model_dir):
+    """The step of the newest checkpoint in `model_dir` (gs://), 0 without one."""
+    steps = [int(m.group(1)) for line in gsutil_ls(f"{model_dir}/ckpt-*.npz").split() if (m := CHECKPOINT.search(line))]
+    return max(steps, default=0)
+
+
+def fetch_result(run_url, manifest_path, model_path):
+    """Copy the run's final weights and manifest from the bucket, each complete or not at all."""
+    with atomic_dir(model_path) as tmp:
+        gsutil("-m", "-q", "rsync", "-r", f"{run_url}/model", tmp)
+    with atomic_path(manifest_path) as tmp:
+        gsutil("-q", "cp", f"{run_url}/manifest.json", tmp)
+    with open(manifest_path) as f:
+        return json.load(f)
+
+
+# ---- submit and follow -------------------------------------------------------------------------------------------
+
+
+def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.sleep):
+    """Keep one TPU VM training until the run's manifest is in the bucket; returns the queued resources used."""
+    found = attempts(client, tpu)
+    live = {n: r for n, r in found.items() if state_of(r) in LIVE}
+    for number in sorted(set(found) - set(live)):
+        delete(client, found[number].name)  # a lost VM of an earlier run of this rule
+    if live:
+        # The local job was stopped while the TPU went on training: follow that VM rather than start another.
+        number = max(live)
+        current = live.pop(number).name
+        log.info("following %s, started earlier", current)
+    else:
+        number, current = max(found, default=0), None
+        if gsutil_ls(f"{run_url}/**"):  # what an earlier run left there is not this run's result
+            gsutil("-m", "-q", "rm", "-r", run_url)
+    for stray in live.values():
+        delete(client, stray.name)
+    used, seen, lost = [current] if current else [], None, 0
+    try:
+        while True:
+            if current is None:
+                number += 1
+                node_id = f"{tpu['name']}-{number}"
+                log.info("requesting %s %s (%s) in %s", tpu["accelerator_type"], node_id,
+                         "spot" if tpu["spot"] else "on demand", parent(tpu))
+                api_call(
+                    f"create the TPU {node_id}",
+                    client.create_queued_resource,
+                    parent=parent(tpu),
+                    queued_resource_id=node_id,
+                    queued_resource=queued_resource(tpu, node_id, startup),
+                )
+                current = f"{parent(tpu)}/queuedResources/{node_id}"
+                used.append(current)
+            if gsutil_ls(f"{run_url}/manifest.json"):
+                log.info("training finished: %s/manifest.json", run_url)
+                return used
+            if gsutil_ls(f"{run_url}/error.log"):
+                tail = gsutil("cat", f"{run_url}/error.log").stdout.strip().splitlines()[-15:]
+                log.error("the TPU VM's log ends:\n%s", "\n".join(tail))
+                raise TpuError(f"training failed on the TPU VM: {tail[-1] if tail else 'no log'} "
+                               f"(its log: {run_url}/error.log)")
+            state = state_of(api_call(f"read {current}", client.get_queued_resource, name=current))
+            node_state = None
+            if state == "ACTIVE":
+                node = api_call("read the TPU VM", client.get_node, name=f"{parent(tpu)}/nodes/{current.rsplit('/', 1)[-1]}")
+                node_state = type(node).State(node.state).name
+            if state not in LIVE or node_state in NODE_LOST:
+                log.warning("%s is %s%s: requesting another TPU; training resumes from the newest checkpoint",
+                            current, state, f" (VM {node_state})" if node_state else "")
+                delete(client, current)
+                current, lost = None, lost + 1
+                if lost > tpu["max_preemptions"]:
+                    raise TpuError(
+                        f"the TPU was lost {lost} times (tpu.max_preemptions {tpu['max_preemptions']}); "
+                        f"the checkpoints are in {model_dir}: run again to resume"
+                    )
+                continue
+            now = (state, node_state, newest_step(model_dir))
+            if now != seen:
+                log.info("%s %s%s, checkpoint step %d/%d", current.rsplit("/", 1)[-1], state,
+                         f" (VM {node_state})" if node_state else "", now[2], total_steps)
+                seen = now
+            sleep(tpu["poll_seconds"])
+    finally:
+        if current and not tpu["keep"]:
+            delete(client, current)
+
+
+def train_on_tpu(tpu, train, *, model_dir, bucket_url, records, held_out, manifest_path, model_path, bert_config, vocab):
+    """Train on a Cloud TPU from the bucket; write the run's manifest and final weights locally."""
+    import model as bert  # the checkpoint folder is named by the model config's hash, as the VM names it
+
+    with open(vocab) as f:
+        config_hash = bert.config_hash(bert.read_bert_config(bert_config), f.read())
+    model_dir = model_dir.rstrip("/") + f"/{config_hash}"
+    run_url = f"{bucket_url}/bert_model/trained"
+    data = f"{bucket_url}/pretraining_data"
+    command = train_command(
+        tpu["python"],
+        train,
+        bert_config=f"{bucket_url}/bert_model/bert_config.json",
+        vocab=f"{bucket_url}/bert_model/vocab.txt",
+        train_files=[f"{data}/{os.path.basename(r)}" for r in records],
+        eval_files=[f"{data}/{os.path.basename(held_out)}"],
+        model_dir=model_dir,
+        run_url=run_url,
+    )
+    startup = startup_script(
+        code_url=f"{bucket_url}/code", setup=tpu["setup"], command=command, error_url=f"{run_url}/error.log"
+    )
+    client = tpu_client()
+    used = follow(
+        client, tpu, startup=startup, run_url=run_url, model_dir=model_dir, total_steps=train["num_train_steps"]
+    )
+    summary = fetch_result(run_url, manifest_path, model_path)
+    summary["tpu"] = {"queued_resources": used, "kept": tpu["keep"]}
+    with atomic_path(manifest_path) as tmp, open(tmp, "w") as f:
+        json.dump(summary, f, indent=2)
+    print(f"trained on {tpu['accelerator_type']} to step {summary['final_step']} ({len(used)} TPU VM(s))")
+    return summary
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    from logs import rule_log
+
+    with rule_log(snakemake.log[0]):  # noqa: F821
+        train_on_tpu(
+            snakemake.params.tpu,  # noqa: F821
+            snakemake.params.train,  # noqa: F821
+            model_dir=snakemake.params.model_dir,  # noqa: F821
+            bucket_url=snakemake.params.bucket_url,  # noqa: F821
+            records=snakemake.input.records,  # noqa: F821
+            held_out=snakemake.input.held_out,  # noqa: F821
+            manifest_path=snakemake.output.manifest,  # noqa: F821
+            model_path=snakemake.output.model,  # noqa: F821
+            bert_config=snakemake.input.bert_config,  # noqa: F821
+            vocab=snakemake.input.vocab,  # noqa: F821
+        )
