@@ -38,6 +38,8 @@ if TPU:
             directory(f"{RESULTS}/tpu/code"),
         log:
             f"{RESULTS}/logs/tpu_code/tpu_code.log",
+        conda:
+            "../envs/data.yaml"
         shell:
             "(rm -rf {output}.tmp && mkdir -p {output}.tmp/scripts && cp {input.scripts} {output}.tmp/scripts/ "
             "&& cp {input.requirements} {output}.tmp/ && mv {output}.tmp {output}) 2> {log}"

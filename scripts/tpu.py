@@ -29,7 +29,7 @@ CHECKPOINT = re.compile(r"ckpt-(\d+)\.npz$")
 # Queued-resource states in which the TPU is still coming or working; any other means it is lost: a spot VM
 # that is preempted ends SUSPENDED, one that could not be provisioned FAILED.
 LIVE = {"CREATING", "ACCEPTED", "PROVISIONING", "WAITING_FOR_RESOURCES", "ACTIVE"}
-NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED", "STOPPING"}
+NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED"}  # not STOPPING: it may be saving a checkpoint
 # scripts/train.py exits with 130 when a signal (a preemption's SIGTERM) stopped it after saving a checkpoint.
 INTERRUPTED = 130
 class TpuError(Exception):
@@ -53,7 +53,7 @@ def train_command(python, train, *, bert_config, vocab, train_files, eval_files,
 def startup_script(*, code_url, setup, command, error_url):
     """The VM's startup script. It runs at every boot; a failure copies its log to `error_url`, which the
     follower reads, but a preemption (exit 130: a checkpoint was saved) does not."""
-    steps = "\n".join(f"  {line}" for line in [f"gsutil -m -q rsync -r {shlex.quote(code_url)} code", *setup])
+    steps = "\n".join(f"  {line}" for line in ["mkdir -p code", f"gsutil -m -q rsync -r {shlex.quote(code_url)} code", *setup])
     return f"""#!/bin/bash
 # BERT pre-training from the bucket, written by the pipeline's train rule (scripts/tpu.py).
 cd "$(mktemp -d -t bert-pretraining-XXXXXX)"

@@ -108,13 +108,14 @@ def upload(folders, manifest_path, keep=None):
     writes into the bucket's bert_model/ (checkpoints, the run's result) is not the upload's to remove.
     """
     manifest = {"objects": [], "copied": []}
-    exclude = ["-x", keep] if keep else []
+    # hidden names (Snakemake's .snakemake_timestamp in folder outputs) stay out, as local_files leaves them out
+    skip = "|".join(filter(None, [r"(.*/)?\.[^/]*$", keep]))
     for local, url in folders.items():
-        result = gsutil("-m", "rsync", "-r", "-d", "-c", *exclude, local, url)
+        result = gsutil("-m", "rsync", "-r", "-d", "-c", "-x", skip, local, url)
         manifest["copied"] += sorted(
             os.path.relpath(m, ".") for m in re.findall(r"Copying file://(\S+)", result.stderr)
         )
-        remote = {k: v for k, v in remote_objects(url).items() if not (keep and re.match(keep, k))}
+        remote = {k: v for k, v in remote_objects(url).items() if not re.match(skip, k)}
         files = local_files(local)
         for name, path in sorted(files.items()):
             size, md5 = os.path.getsize(path), md5_base64(path)

@@ -1,0 +1,120 @@
+"""`snakemake train` on a Cloud TPU, end to end on this machine: the real google-cloud-tpu client against a local
+stand-in of the TPU API whose VMs run the startup script here, and a real Cloud Storage emulator that both
+gsutil and TensorFlow's gs:// file system reach. Nothing leaves 127.0.0.1."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gcs_emulator import gcs_emulator, unavailable
+from tpu import queued_resource, startup_script, train_command
+from tpu_standin import TpuStandIn
+from upload import gsutil_command
+from workflow import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+
+TPU = {
+    "name": "bert-test",
+    "project": "test-project",
+    "zone": "us-central1-a",
+    "spot": True,
+    "poll_seconds": 1,
+    # The stand-in's "VM image" is this machine with the project's environment: installing the pinned
+    # requirements finds them all there, so it needs no network.
+    "python": sys.executable,
+    "setup": [f"{sys.executable} -m pip install --no-index --quiet -r code/requirements.txt"],
+}
+SMALL = {
+    "shards": {"lines_per_shard": 5000},
+    "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+    "train": {"backend": "jax", "batch_size": 8, "num_train_steps": 30, "save_checkpoints_steps": 10,
+              "log_every_steps": 10, "eval_steps": 2},
+}
+
+
+def _ls(env, url):
+    out = subprocess.run([gsutil_command(), "ls", "-r", url], capture_output=True, text=True, env=env).stdout
+    return [line for line in out.splitlines() if line.startswith("gs://") and not line.endswith(":")]
+
+
+def test_startup_script_trains_from_the_bucket_and_reports_failures():
+    command = train_command("venv/bin/python", {"batch_size": 128, "jit_compile": True},
+                            bert_config="gs://b/bert_model/bert_config.json", vocab="gs://b/bert_model/vocab.txt",
+                            train_files=["gs://b/pretraining_data/shard_0000.tfrecord"],
+                            eval_files=["gs://b/pretraining_data/shard_0001.tfrecord"],
+                            model_dir="gs://b/bert_model/checkpoints/abc", run_url="gs://b/bert_model/trained")
+    assert command[:2] == ["venv/bin/python", "code/scripts/train.py"]
+    assert command[command.index("--jit-compile") + 1] == "true"
+    assert command[command.index("--manifest") + 1] == "gs://b/bert_model/trained/manifest.json"
+    script = startup_script(code_url="gs://b/code", setup=["echo setup"], command=command,
+                            error_url="gs://b/bert_model/trained/error.log")
+    assert script.startswith("#!/bin/bash\n") and "gsutil -m -q rsync -r gs://b/code code" in script
+    assert script.index("echo setup") < script.index("code/scripts/train.py")
+    resource = queued_resource({"project": "p", "zone": "z", "accelerator_type": "v2-8",
+                                "runtime_version": "tpu-ubuntu2204-base", "spot": True}, "bert-1", script)
+    node = resource.tpu.node_spec[0]
+    assert node.parent == "projects/p/locations/z" and node.node_id == "bert-1"
+    assert node.node.metadata["startup-script"] == script and "spot" in resource
+
+
+def test_without_tpu_training_stays_local(tmp_path):
+    write_config(tmp_path, bucket="test-bucket")
+    jobs = planned_jobs(tmp_path, "train")
+    assert "tpu_code" not in jobs and "upload" not in jobs
+
+
+def test_tpu_needs_a_bucket_and_jax(tmp_path):
+    write_config(tmp_path, tpu=TPU, train={"backend": "jax"})
+    result = snakemake(tmp_path, "-n", "train", check=False)
+    assert "tpu.name is set but bucket is not" in result.stdout + result.stderr
+    write_config(tmp_path, tpu=TPU, bucket="test-bucket", train={"backend": "tensorflow"})
+    result = snakemake(tmp_path, "-n", "train", check=False)
+    assert "train.backend must be jax with a TPU" in result.stdout + result.stderr
+
+
+def test_train_on_a_tpu_with_a_preemption(tmp_path):
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        env = dict(gcs["env"], PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        # the first VM is preempted right after its first checkpoint reaches the bucket
+        with TpuStandIn(tmp_path / "vms", env, preempt=r"saved gs://") as standin:
+            write_config(tmp_path, bucket="test-bucket", bucket_prefix="run", tpu=TPU, **SMALL)
+            snakemake(tmp_path, "--cores", "2", "train", env=dict(env, TPU_EMULATOR_HOST=standin.url))
+
+            manifest = json.loads((tmp_path / "results" / "trained" / "manifest.json").read_text())
+            first, second = (f"projects/test-project/locations/us-central1-a/queuedResources/bert-test-{n}"
+                             for n in (1, 2))
+            assert manifest["tpu"]["queued_resources"] == [first, second]
+            assert standin.preempted == [first]
+            assert manifest["final_step"] == 30 and 10 <= manifest["start_step"] < 30  # resumed, not restarted
+            assert manifest["model_dir"].startswith("gs://test-bucket/run/bert_model/checkpoints/")
+            assert standin.resources == {}  # both TPUs deleted
+            assert ("DELETE", f"/v2/{first}") in standin.calls and ("DELETE", f"/v2/{second}") in standin.calls
+            console = (tmp_path / "vms" / "bert-test-2" / "console.log").read_text()
+            assert f"resumed from {manifest['model_dir']}/ckpt-{manifest['start_step']:08d}.npz" in console
+            log = (tmp_path / "results" / "logs" / "train" / "train.log").read_text()
+            assert "SUSPENDED" in log and "training finished" in log
+            assert (tmp_path / "results" / "trained" / "model" / "pretrainer.weights.h5").stat().st_size > 0
+
+            objects = _ls(env, "gs://test-bucket/run")
+            checkpoints = [o for o in objects if "/ckpt-" in o]
+            assert f"{manifest['model_dir']}/ckpt-00000030.npz" in checkpoints
+            assert any("/train/events.out.tfevents" in o for o in objects)
+            assert "gs://test-bucket/run/code/scripts/train.py" in objects
+
+            # the upload mirrors bert_model/ again, and leaves training's checkpoints and result alone
+            snakemake(tmp_path, "--cores", "2", "upload", "--forcerun", "upload", env=env)
+            assert [o for o in _ls(env, "gs://test-bucket/run") if "/ckpt-" in o] == checkpoints
+
+            # a VM that cannot set itself up: one clear error, its log's last line, and no TPU left running
+            write_config(tmp_path, bucket="test-bucket", bucket_prefix="run", tpu=dict(TPU, setup=["exit 3"]),
+                         **SMALL)
+            result = snakemake(tmp_path, "--cores", "2", "train", env=dict(env, TPU_EMULATOR_HOST=standin.url),
+                               check=False)
+            assert result.returncode != 0
+            assert "ERROR: training failed on the TPU VM" in result.stdout + result.stderr
+            assert standin.resources == {}
+            assert not (tmp_path / "results" / "trained" / "manifest.json").exists()
