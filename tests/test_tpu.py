@@ -118,3 +118,29 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path):
             assert "ERROR: training failed on the TPU VM" in result.stdout + result.stderr
             assert standin.resources == {}
             assert not (tmp_path / "results" / "trained" / "manifest.json").exists()
+
+
+def test_a_rerun_follows_the_tpu_it_started_instead_of_starting_another(tmp_path, monkeypatch):
+    import tpu
+
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        env = dict(gcs["env"], PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        with TpuStandIn(tmp_path / "vms", env) as standin:
+            for key, value in dict(env, TPU_EMULATOR_HOST=standin.url).items():
+                monkeypatch.setenv(key, value)
+            config = dict(TPU, accelerator_type="v2-8", runtime_version="tpu-ubuntu2204-base", keep=False,
+                          max_preemptions=1)
+            run_url = "gs://test-bucket/r/bert_model/trained"
+            script = f"sleep 3; echo '{{\"final_step\": 5}}' | gsutil -q cp - {run_url}/manifest.json\n"
+            client = tpu.tpu_client()
+            # an earlier run of the job started bert-test-4, then the job was stopped; bert-test-3 was lost
+            for number in (3, 4):
+                client.create_queued_resource(parent="projects/test-project/locations/us-central1-a",
+                                              queued_resource_id=f"bert-test-{number}",
+                                              queued_resource=queued_resource(config, f"bert-test-{number}", script))
+            standin.set_state("projects/test-project/locations/us-central1-a/queuedResources/bert-test-3", "FAILED")
+            used = tpu.follow(client, config, startup="exit 1", run_url=run_url, model_dir="gs://test-bucket/r/ck",
+                              total_steps=5)
+            assert used == ["projects/test-project/locations/us-central1-a/queuedResources/bert-test-4"]
+            assert [m for m, _ in standin.calls].count("POST") == 2  # only the two above: nothing new requested
+            assert standin.resources == {}

@@ -81,9 +81,11 @@ class TpuStandIn:
 
     # ---- the VMs --------------------------------------------------------------------------------------------
 
-    def set_state(self, name, state, node_state=None):
+    def set_state(self, name, state, node_state=None, booting=False):
+        """Set a queued resource's state (and its node's); `booting`: only if it is still on its way up."""
         with self.lock:
-            if name in self.resources:
+            current = self.resources.get(name, {}).get("state", {}).get("state")
+            if current and not (booting and current in ("FAILED", "SUSPENDED")):
                 self.resources[name]["state"] = {"state": state}
                 node = self.resources[name]["tpu"]["nodeSpec"][0]
                 if node_state:
@@ -91,20 +93,20 @@ class TpuStandIn:
 
     def boot(self, name, node_name):
         time.sleep(0.3)
-        self.set_state(name, "PROVISIONING")
+        self.set_state(name, "PROVISIONING", booting=True)
         time.sleep(0.3)
         workdir = os.path.join(self.folder, name.rsplit("/", 1)[-1])
         os.makedirs(workdir, exist_ok=True)
         script = os.path.join(workdir, "startup-script")
-        with open(script, "w") as f:
-            f.write(self.nodes[node_name]["metadata"]["startup-script"])
         with self.lock:
-            if name not in self.resources:
-                return  # deleted before it booted
+            if self.resources.get(name, {}).get("state") != {"state": "PROVISIONING"}:
+                return  # deleted, or failed, before it booted
+            with open(script, "w") as f:
+                f.write(self.nodes[node_name]["metadata"]["startup-script"])
             vm = subprocess.Popen(["bash", script], cwd=workdir, env=self.env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
             self.vms[name] = vm
-        self.set_state(name, "ACTIVE", "READY")
+        self.set_state(name, "ACTIVE", "READY", booting=True)
         with open(os.path.join(workdir, "console.log"), "w") as console:
             for line in vm.stdout:
                 console.write(line)
