@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import shlex
-import subprocess
+import signal
 import time
 
 from atomic import atomic_dir, atomic_path
@@ -176,24 +176,31 @@ def fetch_result(run_url, manifest_path, model_path):
 # ---- submit and follow -------------------------------------------------------------------------------------------
 
 
-def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.sleep):
-    """Keep one TPU VM training until the run's manifest is in the bucket; returns the queued resources used."""
+def earlier_run(client, tpu, run_url):
+    """(highest attempt number so far, the queued resource to follow or None), after clearing what is lost."""
     found = attempts(client, tpu)
     live = {n: r for n, r in found.items() if state_of(r) in LIVE}
     for number in sorted(set(found) - set(live)):
         delete(client, found[number].name)  # a lost VM of an earlier run of this rule
-    if live:
-        # The local job was stopped while the TPU went on training: follow that VM rather than start another.
-        number = max(live)
-        current = live.pop(number).name
-        log.info("following %s, started earlier", current)
-    else:
-        number, current = max(found, default=0), None
+    if not live:
         if gsutil_ls(f"{run_url}/**"):  # what an earlier run left there is not this run's result
             gsutil("-m", "-q", "rm", "-r", run_url)
-    for stray in live.values():
-        delete(client, stray.name)
+        return max(found, default=0), None
+    # The local job died while the TPU went on training: follow that VM rather than start another.
+    number = max(live)
+    for stray in set(live) - {number}:
+        delete(client, live[stray].name)
+    log.info("following %s, started earlier", live[number].name)
+    return number, live[number].name
+
+
+def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.sleep):
+    """Keep one TPU VM training until the run's manifest is in the bucket; returns the queued resources used."""
+    number, current = earlier_run(client, tpu, run_url)
     used, seen, lost = [current] if current else [], None, 0
+    # Stopping the job (Ctrl-C, SIGTERM from Snakemake or a cluster's time limit) deletes the TPU on the way out
+    # rather than leave it running unwatched; its checkpoints stay in the bucket for the next run.
+    previous = signal.signal(signal.SIGTERM, stopped)
     try:
         while True:
             if current is None:
@@ -241,8 +248,13 @@ def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.
                 seen = now
             sleep(tpu["poll_seconds"])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if current and not tpu["keep"]:
             delete(client, current)
+
+
+def stopped(signum, frame):
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 def train_on_tpu(tpu, train, *, model_dir, bucket_url, records, held_out, manifest_path, model_path, bert_config, vocab):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -144,3 +145,25 @@ def test_a_rerun_follows_the_tpu_it_started_instead_of_starting_another(tmp_path
             assert used == ["projects/test-project/locations/us-central1-a/queuedResources/bert-test-4"]
             assert [m for m, _ in standin.calls].count("POST") == 2  # only the two above: nothing new requested
             assert standin.resources == {}
+
+
+def test_stopping_the_job_deletes_the_tpu(tmp_path):
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        env = dict(gcs["env"], PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        with TpuStandIn(tmp_path / "vms", env) as standin:
+            code = (
+                "import sys; sys.path[:0] = ['tests', 'scripts']; import tpu\n"
+                f"from test_tpu import TPU\n"
+                "tpu.follow(tpu.tpu_client(), dict(TPU, accelerator_type='v2-8', runtime_version='x', keep=False,"
+                " max_preemptions=1), startup='sleep 600', run_url='gs://test-bucket/s/trained',"
+                " model_dir='gs://test-bucket/s/ck', total_steps=5)\n"
+            )
+            job = subprocess.Popen([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)),
+                                   env=dict(env, TPU_EMULATOR_HOST=standin.url), stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 60
+            while not any(r["state"]["state"] == "ACTIVE" for r in list(standin.resources.values())):
+                assert time.monotonic() < deadline and job.poll() is None, job.stderr.read()
+                time.sleep(0.2)
+            job.terminate()
+            assert job.wait(timeout=60) != 0
+            assert standin.resources == {} and not standin.vms
