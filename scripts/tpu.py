@@ -32,6 +32,8 @@ LIVE = {"CREATING", "ACCEPTED", "PROVISIONING", "WAITING_FOR_RESOURCES", "ACTIVE
 NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED"}  # not STOPPING: it may be saving a checkpoint
 # scripts/train.py exits with 130 when a signal (a preemption's SIGTERM) stopped it after saving a checkpoint.
 INTERRUPTED = 130
+
+
 class TpuError(Exception):
     pass
 
@@ -53,7 +55,9 @@ def train_command(python, train, *, bert_config, vocab, train_files, eval_files,
 def startup_script(*, code_url, setup, command, error_url):
     """The VM's startup script. It runs at every boot; a failure copies its log to `error_url`, which the
     follower reads, but a preemption (exit 130: a checkpoint was saved) does not."""
-    steps = "\n".join(f"  {line}" for line in ["mkdir -p code", f"gsutil -m -q rsync -r {shlex.quote(code_url)} code", *setup])
+    steps = "\n".join(
+        f"  {line}" for line in ["mkdir -p code", f"gsutil -m -q rsync -r {shlex.quote(code_url)} code", *setup]
+    )
     return f"""#!/bin/bash
 # BERT pre-training from the bucket, written by the pipeline's train rule (scripts/tpu.py).
 cd "$(mktemp -d -t bert-pretraining-XXXXXX)"
@@ -122,8 +126,10 @@ def api_call(what, call, *args, **kwargs):
     try:
         return call(*args, **kwargs)
     except (exceptions.Unauthenticated, exceptions.PermissionDenied) as error:
-        raise TpuError(f"the TPU API refused to {what} ({error.message}): {LOGIN}, and enable the TPU API "
-                       "(gcloud services enable tpu.googleapis.com)") from None
+        raise TpuError(
+            f"the TPU API refused to {what} ({error.message}): {LOGIN}, and enable the TPU API "
+            "(gcloud services enable tpu.googleapis.com)"
+        ) from None
     except exceptions.GoogleAPICallError as error:
         raise TpuError(f"could not {what}: {error.message or error}") from None
 
@@ -206,8 +212,13 @@ def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.
             if current is None:
                 number += 1
                 node_id = f"{tpu['name']}-{number}"
-                log.info("requesting %s %s (%s) in %s", tpu["accelerator_type"], node_id,
-                         "spot" if tpu["spot"] else "on demand", parent(tpu))
+                log.info(
+                    "requesting %s %s (%s) in %s",
+                    tpu["accelerator_type"],
+                    node_id,
+                    "spot" if tpu["spot"] else "on demand",
+                    parent(tpu),
+                )
                 api_call(
                     f"create the TPU {node_id}",
                     client.create_queued_resource,
@@ -223,16 +234,24 @@ def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.
             if gsutil_ls(f"{run_url}/error.log"):
                 tail = gsutil("cat", f"{run_url}/error.log").stdout.strip().splitlines()[-15:]
                 log.error("the TPU VM's log ends:\n%s", "\n".join(tail))
-                raise TpuError(f"training failed on the TPU VM: {tail[-1] if tail else 'no log'} "
-                               f"(its log: {run_url}/error.log)")
+                raise TpuError(
+                    f"training failed on the TPU VM: {tail[-1] if tail else 'no log'} "
+                    f"(its log: {run_url}/error.log)"
+                )
             state = state_of(api_call(f"read {current}", client.get_queued_resource, name=current))
             node_state = None
             if state == "ACTIVE":
-                node = api_call("read the TPU VM", client.get_node, name=f"{parent(tpu)}/nodes/{current.rsplit('/', 1)[-1]}")
+                node = api_call(
+                    "read the TPU VM", client.get_node, name=f"{parent(tpu)}/nodes/{current.rsplit('/', 1)[-1]}"
+                )
                 node_state = type(node).State(node.state).name
             if state not in LIVE or node_state in NODE_LOST:
-                log.warning("%s is %s%s: requesting another TPU; training resumes from the newest checkpoint",
-                            current, state, f" (VM {node_state})" if node_state else "")
+                log.warning(
+                    "%s is %s%s: requesting another TPU; training resumes from the newest checkpoint",
+                    current,
+                    state,
+                    f" (VM {node_state})" if node_state else "",
+                )
                 delete(client, current)
                 current, lost = None, lost + 1
                 if lost > tpu["max_preemptions"]:
@@ -243,8 +262,14 @@ def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.
                 continue
             now = (state, node_state, newest_step(model_dir))
             if now != seen:
-                log.info("%s %s%s, checkpoint step %d/%d", current.rsplit("/", 1)[-1], state,
-                         f" (VM {node_state})" if node_state else "", now[2], total_steps)
+                log.info(
+                    "%s %s%s, checkpoint step %d/%d",
+                    current.rsplit("/", 1)[-1],
+                    state,
+                    f" (VM {node_state})" if node_state else "",
+                    now[2],
+                    total_steps,
+                )
                 seen = now
             sleep(tpu["poll_seconds"])
     finally:
@@ -257,7 +282,9 @@ def stopped(signum, frame):
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
-def train_on_tpu(tpu, train, *, model_dir, bucket_url, records, held_out, manifest_path, model_path, bert_config, vocab):
+def train_on_tpu(
+    tpu, train, *, model_dir, bucket_url, records, held_out, manifest_path, model_path, bert_config, vocab
+):
     """Train on a Cloud TPU from the bucket; write the run's manifest and final weights locally."""
     import model as bert  # the checkpoint folder is named by the model config's hash, as the VM names it
 

@@ -32,8 +32,14 @@ TPU = {
 SMALL = {
     "shards": {"lines_per_shard": 5000},
     "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
-    "train": {"backend": "jax", "batch_size": 8, "num_train_steps": 30, "save_checkpoints_steps": 10,
-              "log_every_steps": 10, "eval_steps": 2},
+    "train": {
+        "backend": "jax",
+        "batch_size": 8,
+        "num_train_steps": 30,
+        "save_checkpoints_steps": 10,
+        "log_every_steps": 10,
+        "eval_steps": 2,
+    },
 }
 
 
@@ -43,20 +49,35 @@ def _ls(env, url):
 
 
 def test_startup_script_trains_from_the_bucket_and_reports_failures():
-    command = train_command("venv/bin/python", {"batch_size": 128, "jit_compile": True},
-                            bert_config="gs://b/bert_model/bert_config.json", vocab="gs://b/bert_model/vocab.txt",
-                            train_files=["gs://b/pretraining_data/shard_0000.tfrecord"],
-                            eval_files=["gs://b/pretraining_data/shard_0001.tfrecord"],
-                            model_dir="gs://b/bert_model/checkpoints/abc", run_url="gs://b/bert_model/trained")
+    command = train_command(
+        "venv/bin/python",
+        {"batch_size": 128, "jit_compile": True},
+        bert_config="gs://b/bert_model/bert_config.json",
+        vocab="gs://b/bert_model/vocab.txt",
+        train_files=["gs://b/pretraining_data/shard_0000.tfrecord"],
+        eval_files=["gs://b/pretraining_data/shard_0001.tfrecord"],
+        model_dir="gs://b/bert_model/checkpoints/abc",
+        run_url="gs://b/bert_model/trained",
+    )
     assert command[:2] == ["venv/bin/python", "code/scripts/train.py"]
     assert command[command.index("--jit-compile") + 1] == "true"
     assert command[command.index("--manifest") + 1] == "gs://b/bert_model/trained/manifest.json"
-    script = startup_script(code_url="gs://b/code", setup=["echo setup"], command=command,
-                            error_url="gs://b/bert_model/trained/error.log")
+    script = startup_script(
+        code_url="gs://b/code", setup=["echo setup"], command=command, error_url="gs://b/bert_model/trained/error.log"
+    )
     assert script.startswith("#!/bin/bash\n") and "gsutil -m -q rsync -r gs://b/code code" in script
     assert script.index("echo setup") < script.index("code/scripts/train.py")
-    resource = queued_resource({"project": "p", "zone": "z", "accelerator_type": "v2-8",
-                                "runtime_version": "tpu-ubuntu2204-base", "spot": True}, "bert-1", script)
+    resource = queued_resource(
+        {
+            "project": "p",
+            "zone": "z",
+            "accelerator_type": "v2-8",
+            "runtime_version": "tpu-ubuntu2204-base",
+            "spot": True,
+        },
+        "bert-1",
+        script,
+    )
     node = resource.tpu.node_spec[0]
     assert node.parent == "projects/p/locations/z" and node.node_id == "bert-1"
     assert node.node.metadata["startup-script"] == script and "spot" in resource
@@ -86,8 +107,9 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path):
             snakemake(tmp_path, "--cores", "2", "train", env=dict(env, TPU_EMULATOR_HOST=standin.url))
 
             manifest = json.loads((tmp_path / "results" / "trained" / "manifest.json").read_text())
-            first, second = (f"projects/test-project/locations/us-central1-a/queuedResources/bert-test-{n}"
-                             for n in (1, 2))
+            first, second = (
+                f"projects/test-project/locations/us-central1-a/queuedResources/bert-test-{n}" for n in (1, 2)
+            )
             assert manifest["tpu"]["queued_resources"] == [first, second]
             assert standin.preempted == [first]
             assert manifest["final_step"] == 30 and 10 <= manifest["start_step"] < 30  # resumed, not restarted
@@ -111,10 +133,10 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path):
             assert [o for o in _ls(env, "gs://test-bucket/run") if "/ckpt-" in o] == checkpoints
 
             # a VM that cannot set itself up: one clear error, its log's last line, and no TPU left running
-            write_config(tmp_path, bucket="test-bucket", bucket_prefix="run", tpu=dict(TPU, setup=["exit 3"]),
-                         **SMALL)
-            result = snakemake(tmp_path, "--cores", "2", "train", env=dict(env, TPU_EMULATOR_HOST=standin.url),
-                               check=False)
+            write_config(tmp_path, bucket="test-bucket", bucket_prefix="run", tpu=dict(TPU, setup=["exit 3"]), **SMALL)
+            result = snakemake(
+                tmp_path, "--cores", "2", "train", env=dict(env, TPU_EMULATOR_HOST=standin.url), check=False
+            )
             assert result.returncode != 0
             assert "ERROR: training failed on the TPU VM" in result.stdout + result.stderr
             assert standin.resources == {}
@@ -129,19 +151,23 @@ def test_a_rerun_follows_the_tpu_it_started_instead_of_starting_another(tmp_path
         with TpuStandIn(tmp_path / "vms", env) as standin:
             for key, value in dict(env, TPU_EMULATOR_HOST=standin.url).items():
                 monkeypatch.setenv(key, value)
-            config = dict(TPU, accelerator_type="v2-8", runtime_version="tpu-ubuntu2204-base", keep=False,
-                          max_preemptions=1)
+            config = dict(
+                TPU, accelerator_type="v2-8", runtime_version="tpu-ubuntu2204-base", keep=False, max_preemptions=1
+            )
             run_url = "gs://test-bucket/r/bert_model/trained"
             script = f"sleep 3; echo '{{\"final_step\": 5}}' | gsutil -q cp - {run_url}/manifest.json\n"
             client = tpu.tpu_client()
             # an earlier run of the job started bert-test-4, then the job was stopped; bert-test-3 was lost
             for number in (3, 4):
-                client.create_queued_resource(parent="projects/test-project/locations/us-central1-a",
-                                              queued_resource_id=f"bert-test-{number}",
-                                              queued_resource=queued_resource(config, f"bert-test-{number}", script))
+                client.create_queued_resource(
+                    parent="projects/test-project/locations/us-central1-a",
+                    queued_resource_id=f"bert-test-{number}",
+                    queued_resource=queued_resource(config, f"bert-test-{number}", script),
+                )
             standin.set_state("projects/test-project/locations/us-central1-a/queuedResources/bert-test-3", "FAILED")
-            used = tpu.follow(client, config, startup="exit 1", run_url=run_url, model_dir="gs://test-bucket/r/ck",
-                              total_steps=5)
+            used = tpu.follow(
+                client, config, startup="exit 1", run_url=run_url, model_dir="gs://test-bucket/r/ck", total_steps=5
+            )
             assert used == ["projects/test-project/locations/us-central1-a/queuedResources/bert-test-4"]
             assert [m for m, _ in standin.calls].count("POST") == 2  # only the two above: nothing new requested
             assert standin.resources == {}
@@ -158,8 +184,13 @@ def test_stopping_the_job_deletes_the_tpu(tmp_path):
                 " max_preemptions=1), startup='sleep 600', run_url='gs://test-bucket/s/trained',"
                 " model_dir='gs://test-bucket/s/ck', total_steps=5)\n"
             )
-            job = subprocess.Popen([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)),
-                                   env=dict(env, TPU_EMULATOR_HOST=standin.url), stderr=subprocess.PIPE, text=True)
+            job = subprocess.Popen(
+                [sys.executable, "-c", code],
+                cwd=os.path.dirname(os.path.dirname(__file__)),
+                env=dict(env, TPU_EMULATOR_HOST=standin.url),
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             deadline = time.monotonic() + 60
             while not any(r["state"]["state"] == "ACTIVE" for r in list(standin.resources.values())):
                 assert time.monotonic() < deadline and job.poll() is None, job.stderr.read()

@@ -52,7 +52,9 @@ class TpuStandIn:
             if m.group(1) in self.nodes:
                 return 200, self.nodes[m.group(1)]
             return 404, {"error": {"code": 404, "message": f"{m.group(1)} not found", "status": "NOT_FOUND"}}
-        return 400, {"error": {"code": 400, "message": f"the stand-in has no {method} {path}", "status": "INVALID_ARGUMENT"}}
+        return 400, {
+            "error": {"code": 400, "message": f"the stand-in has no {method} {path}", "status": "INVALID_ARGUMENT"}
+        }
 
     def operation(self, parent):
         return {"name": f"{parent}/operations/operation-{next(self.operations)}", "done": False}
@@ -62,7 +64,9 @@ class TpuStandIn:
         if name in self.resources:
             return 409, {"error": {"code": 409, "message": f"{name} already exists", "status": "ALREADY_EXISTS"}}
         spec = body["tpu"]["nodeSpec"][0]
-        node = dict(spec["node"], name=f"{spec['parent']}/nodes/{spec['nodeId']}", state="CREATING", queuedResource=name)
+        node = dict(
+            spec["node"], name=f"{spec['parent']}/nodes/{spec['nodeId']}", state="CREATING", queuedResource=name
+        )
         with self.lock:
             self.resources[name] = dict(body, name=name, state={"state": "ACCEPTED"})
             self.nodes[node["name"]] = node
@@ -103,8 +107,15 @@ class TpuStandIn:
                 return  # deleted, or failed, before it booted
             with open(script, "w") as f:
                 f.write(self.nodes[node_name]["metadata"]["startup-script"])
-            vm = subprocess.Popen(["bash", script], cwd=workdir, env=self.env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            vm = subprocess.Popen(
+                ["bash", script],
+                cwd=workdir,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
             self.vms[name] = vm
         self.set_state(name, "ACTIVE", "READY", booting=True)
         with open(os.path.join(workdir, "console.log"), "w") as console:
