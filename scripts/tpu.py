@@ -125,7 +125,7 @@ def api_call(what, call, *args, **kwargs):
 
     try:
         return call(*args, **kwargs)
-    except (exceptions.Unauthenticated, exceptions.PermissionDenied) as error:
+    except (exceptions.Unauthorized, exceptions.Forbidden) as error:  # REST's 401 and 403
         raise TpuError(
             f"the TPU API refused to {what} ({error.message}): {LOGIN}, and enable the TPU API "
             "(gcloud services enable tpu.googleapis.com)"

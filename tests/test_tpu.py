@@ -198,3 +198,22 @@ def test_stopping_the_job_deletes_the_tpu(tmp_path):
             job.terminate()
             assert job.wait(timeout=60) != 0
             assert standin.resources == {} and not standin.vms
+
+
+def test_missing_credentials_say_how_to_log_in(monkeypatch):
+    import tpu
+
+    monkeypatch.delenv("TPU_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
+    with pytest.raises(tpu.TpuError, match="gcloud auth application-default login"):
+        tpu.tpu_client()
+
+
+def test_a_refused_credential_says_how_to_log_in(tmp_path, monkeypatch):
+    import tpu
+
+    with TpuStandIn(tmp_path / "vms", dict(os.environ)) as standin:
+        standin.refuse = True
+        monkeypatch.setenv("TPU_EMULATOR_HOST", standin.url)
+        with pytest.raises(tpu.TpuError, match="refused .*gcloud auth application-default login"):
+            tpu.follow(tpu.tpu_client(), TPU, startup="", run_url="gs://b/r", model_dir="gs://b/c", total_steps=1)

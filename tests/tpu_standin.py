@@ -27,6 +27,7 @@ class TpuStandIn:
         self.folder, self.env, self.preempt = str(folder), env, preempt and re.compile(preempt)
         self.resources, self.nodes, self.vms = {}, {}, {}
         self.calls, self.preempted = [], []
+        self.refuse = False  # True: every call is refused, as for a credential without TPU permissions
         self.lock = threading.Lock()
         self.operations = itertools.count(1)
         os.makedirs(self.folder, exist_ok=True)
@@ -35,6 +36,14 @@ class TpuStandIn:
 
     def handle(self, method, path, query, body):
         self.calls.append((method, path))
+        if self.refuse:
+            return 403, {
+                "error": {
+                    "code": 403,
+                    "message": "Permission 'tpu.queuedResources.list' denied",
+                    "status": "PERMISSION_DENIED",
+                }
+            }
         if method == "POST" and (m := re.fullmatch(rf"/v2/({PARENT})/queuedResources", path)):
             return self.create(m.group(1), query["queuedResourceId"][0], body)
         if method == "GET" and (m := re.fullmatch(rf"/v2/({PARENT})/queuedResources", path)):
