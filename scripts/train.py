@@ -17,9 +17,9 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
 import sys
+import tempfile
 import time
 
 if __name__ == "__main__":
@@ -285,6 +285,19 @@ def format_seconds(seconds):
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
+def is_remote(path):
+    return "://" in str(path)
+
+
+def read_bert_config(bert, path):
+    """model.read_bert_config opens local files only: a gs:// config is read through a local copy."""
+    if not is_remote(path):
+        return bert.read_bert_config(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        tf.io.gfile.copy(path, os.path.join(tmp, "bert_config.json"))
+        return bert.read_bert_config(os.path.join(tmp, "bert_config.json"))
+
+
 # ---- the training run ------------------------------------------------------------------------------------------
 
 
@@ -319,7 +332,7 @@ def train(
     keras = select_backend(backend)
     import model as bert  # after select_backend: model.py imports Keras
 
-    bert_config = bert.read_bert_config(bert_config_path)
+    bert_config = read_bert_config(bert, bert_config_path)
     with tf.io.gfile.GFile(vocab_path) as f:
         config_hash = bert.config_hash(bert_config, f.read())
     model_dir = model_dir.replace("{config_hash}", config_hash)
@@ -432,16 +445,45 @@ def train(
     return model, summary
 
 
+def write_model_files(model, bert_config_path, vocab_path, folder):
+    model.save_weights(os.path.join(folder, "pretrainer.weights.h5"))
+    # tf.io.gfile: the config and vocab may be gs:// objects
+    tf.io.gfile.copy(bert_config_path, os.path.join(folder, "bert_config.json"), overwrite=True)
+    tf.io.gfile.copy(vocab_path, os.path.join(folder, "vocab.txt"), overwrite=True)
+
+
 def export_final_model(model, bert_config_path, vocab_path, out_dir):
     """The trained pre-training model as plain Keras weights next to its bert_config.json and vocab.txt."""
-    with atomic_dir(out_dir) as tmp:
-        model.save_weights(os.path.join(tmp, "pretrainer.weights.h5"))
-        shutil.copy(bert_config_path, os.path.join(tmp, "bert_config.json"))
-        shutil.copy(vocab_path, os.path.join(tmp, "vocab.txt"))
+    if not is_remote(out_dir):
+        with atomic_dir(out_dir) as tmp:
+            write_model_files(model, bert_config_path, vocab_path, tmp)
+        return
+    # A bucket has no folder to rename into place: each object appears whole when uploaded, and the manifest,
+    # written after them, is what says they are complete. Keras writes .h5 files locally only.
+    with tempfile.TemporaryDirectory() as tmp:
+        write_model_files(model, bert_config_path, vocab_path, tmp)
+        tf.io.gfile.makedirs(out_dir)
+        for name in sorted(os.listdir(tmp)):
+            tf.io.gfile.copy(os.path.join(tmp, name), f"{out_dir.rstrip('/')}/{name}", overwrite=True)
+
+
+def write_manifest(summary, path):
+    """Write the JSON under a temporary name and rename it: a reader (on a bucket, the follower that waits for a
+    finished run) sees the whole manifest or none."""
+    if not is_remote(path):
+        with atomic_path(path) as tmp, open(tmp, "w") as f:
+            json.dump(summary, f, indent=2)
+        return
+    tmp = f"{path}.tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(summary, indent=2))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def main(*, manifest_path, final_model_dir, eval_files=(), eval_batch_size=64, eval_steps=100, **train_args):
-    """Train, keep the final weights, evaluate on held-out shards, write the manifest and print the metrics."""
+    """Train, keep the final weights, evaluate on held-out shards, write the manifest and print the metrics.
+
+    Every path may be local or gs://."""
     model, summary = train(**train_args)
     export_final_model(model, train_args["bert_config_path"], train_args["vocab_path"], final_model_dir)
     if eval_files:
@@ -455,8 +497,7 @@ def main(*, manifest_path, final_model_dir, eval_files=(), eval_batch_size=64, e
             train_args["max_predictions_per_seq"],
             max_steps=eval_steps,
         )
-    with atomic_path(manifest_path) as tmp, open(tmp, "w") as f:
-        json.dump(summary, f, indent=2)
+    write_manifest(summary, manifest_path)  # last: its presence marks a finished run
     last = summary["losses"][-1] if summary["losses"] else {}
     print(
         f"trained to step {summary['final_step']} in {format_seconds(summary['train_seconds'])}"
@@ -472,9 +513,9 @@ def parse_args(argv=None):
     p.add_argument("--vocab", required=True, help="vocab.txt (local or gs://)")
     p.add_argument("--train-files", required=True, nargs="+", help=".tfrecord files, folders or glob patterns")
     p.add_argument("--model-dir", required=True, help="checkpoint folder (local or gs://); resumes from it")
-    p.add_argument("--manifest", required=True, help="JSON manifest to write (local)")
-    p.add_argument("--final-model-dir", required=True, help="folder for the final weights (local)")
-    p.add_argument("--eval-files", nargs="*", default=[], help="held-out .tfrecord files")
+    p.add_argument("--manifest", required=True, help="JSON manifest to write, last (local or gs://)")
+    p.add_argument("--final-model-dir", required=True, help="folder for the final weights (local or gs://)")
+    p.add_argument("--eval-files", nargs="*", default=[], help="held-out .tfrecord files (local or gs://)")
     p.add_argument("--backend", choices=["tensorflow", "jax"], default="tensorflow")
     p.add_argument("--device", choices=["auto", "cpu", "gpu", "tpu"], default="auto")
     p.add_argument("--batch-size", type=int, default=128)

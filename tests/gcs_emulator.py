@@ -280,6 +280,7 @@ def gcs_emulator(folder, buckets=("test-bucket",)):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError(open(os.path.join(folder, "server.log")).read())
                 time.sleep(0.2)
+        served.clear()  # the readiness probes above are no client's
         proxy = f"http://127.0.0.1:{proxy_port}"
         env = dict(
             os.environ, BOTO_CONFIG=boto, STORAGE_EMULATOR_HOST=url,
