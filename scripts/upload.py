@@ -23,6 +23,10 @@ LOGIN = (
     "service-account key, or BOTO_CONFIG at a boto file with credentials)"
 )
 
+# \b: a port such as 127.0.0.1:40137 in a connection error is no refusal
+REFUSED = r"\b40[13]\b|AccessDenied|credentials|Anonymous caller|invalid_grant|RefreshError"
+PROGRESS = re.compile(r"[/\\|-] \[|Copying |Removing |Building synchronization|Starting synchronization")
+
 
 class UploadError(Exception):
     pass
@@ -47,15 +51,27 @@ def gsutil(*args):
             bucket = re.search(r"gs://[^/\s]+", " ".join(args))
             raise UploadError(f"{bucket.group(0) if bucket else 'the bucket'} does not exist: create it "
                               f"(gsutil mb gs://NAME) or correct `bucket` in the config")
-        if re.search(r"401|403|AccessDenied|credentials|Anonymous caller|invalid_grant|RefreshError", err):
-            raise UploadError(f"Cloud Storage refused the request ({_last_line(err)}): {LOGIN}")
-        raise UploadError(f"gsutil {args[0]} failed: {_last_line(err)}; run again to retry")
+        if re.search(REFUSED, err):
+            raise UploadError(f"Cloud Storage refused the request ({_refusal(err)}): {LOGIN}")
+        command = next((arg for arg in args if not arg.startswith("-")), "")  # `-m` is an option, not the command
+        raise UploadError(f"gsutil {command} failed: {_cause(err)}; run again to retry")
     return result
 
 
-def _last_line(text):
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+def _cause(text):
+    """gsutil's last word on a failure; after its closing count ("9 files/objects could not be copied"), the
+    error before it as well, which says why."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not PROGRESS.match(line.strip())]
+    if len(lines) > 1 and "could not be" in lines[-1]:
+        return f"{lines[-1].rstrip('.')}: {lines[-2]}"
     return lines[-1] if lines else "no message"
+
+
+def _refusal(text):
+    """The line that says what was refused; gsutil answers an anonymous caller's 403 with a wrapped paragraph."""
+    if "with no configured" in text:
+        return "no credentials are configured"
+    return next((line.strip() for line in text.splitlines() if re.search(REFUSED, line)), _cause(text))
 
 
 def md5_base64(path):
@@ -83,7 +99,7 @@ def gsutil_ls(pattern, *flags):
     if result.returncode != 0:
         if "matched no objects" in result.stderr:
             return ""
-        raise UploadError(f"listing {pattern} failed: {_last_line(result.stderr)}")
+        raise UploadError(f"listing {pattern} failed: {_cause(result.stderr)}")
     return result.stdout
 
 

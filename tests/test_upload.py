@@ -1,13 +1,14 @@
 """Upload to Cloud Storage with gsutil, against a real emulator on 127.0.0.1."""
 
 import json
+import os
 import subprocess
 
 import pytest
 
 from gcs_emulator import gcs_emulator, unavailable
-from upload import UploadError, gsutil_command
-from workflow import planned_jobs, snakemake, write_config
+from upload import LOGIN, UploadError, gsutil_command
+from workflow import ROOT, SNAKEMAKE, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
@@ -66,3 +67,52 @@ def test_unreachable_storage_fails_without_a_manifest(tmp_path):
     result = snakemake(tmp_path, "--cores", "2", "upload", env=env, check=False)
     assert result.returncode != 0 and "ERROR:" in result.stdout + result.stderr
     assert not (tmp_path / "results" / "upload" / "manifest.json").exists()
+
+
+def _upload(folder, env, timeout=240):
+    """The upload target with a deadline: a gsutil that hangs must fail the test, not stall the suite."""
+    cmd = [SNAKEMAKE, "--cores", "2", "upload", "-s", os.path.join(ROOT, "Snakefile"), "--configfile",
+           os.path.join(folder, "config.yaml")]
+    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, env=env, timeout=timeout)
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ERROR:")]
+    return result.returncode, errors
+
+
+def test_storage_gone_mid_upload_fails_cleanly_and_a_rerun_finishes(tmp_path):
+    write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 4000})
+    snakemake(tmp_path, "--cores", "2", "examples")  # the data first, so that the failure is the upload's
+    manifest = tmp_path / "results" / "upload" / "manifest.json"
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        gcs["faults"]["stop_after_uploads"] = 3  # then every connection is dropped, as by a service gone away
+        returncode, errors = _upload(tmp_path, gcs["env"])
+        uploaded = gcs["faults"]["uploads"]  # 3, or a few more that were under way in parallel
+    assert returncode != 0 and not manifest.exists()
+    # the command that failed and why, not only gsutil's closing count
+    assert len(errors) == 1 and errors[0].startswith("ERROR: gsutil rsync failed: "), errors
+    assert "could not be copied" in errors[0] and "closed connection" in errors[0], errors
+    assert errors[0].endswith("run again to retry"), errors
+
+    # the emulator back, with what it held: the re-run copies only what is missing, and records the bucket
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        env = gcs["env"]
+        before = _objects(env, "gs://test-bucket/run1")
+        assert len(before) == uploaded >= 3
+        returncode, errors = _upload(tmp_path, env)
+        assert returncode == 0 and not errors
+        recorded = json.loads(manifest.read_text())
+        urls = sorted(o["url"] for o in recorded["objects"])
+        assert urls == _objects(env, "gs://test-bucket/run1")
+        assert len(recorded["copied"]) == len(urls) - len(before) > 0
+
+
+def test_refused_credentials_are_one_clear_error(tmp_path):
+    write_config(tmp_path, bucket="test-bucket", shards={"lines_per_shard": 9000})
+    snakemake(tmp_path, "--cores", "2", "examples")
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        # no valid credential; no access (gsutil words a 403 to an anonymous caller as a paragraph of its own)
+        for status, reason in [(401, "401 Anonymous caller"), (403, "no credentials are configured")]:
+            gcs["faults"]["refuse"] = status
+            returncode, errors = _upload(tmp_path, gcs["env"])
+            assert returncode != 0 and not (tmp_path / "results" / "upload" / "manifest.json").exists()
+            assert len(errors) == 1 and errors[0].startswith("ERROR: Cloud Storage refused the request ("), errors
+            assert reason in errors[0] and errors[0].endswith(LOGIN), errors
