@@ -1,17 +1,32 @@
-"""Scheduler overhead per job: the per-shard jobs run locally, on Slurm one job each, and on Slurm grouped.
+"""Scheduler overhead per job: the per-shard jobs run locally, on Slurm one job each, and on Slurm batched.
 
-    .venv/bin/python bench/bench_slurm.py [--shards 400] [--group 20]
+    .venv/bin/python bench/bench_slurm.py [--shards 100] [--modes local,slurm,group,array]
 
 Starts the same one-node Slurm cluster the tests use (root, Debian's slurmctld/slurmd/munge), builds the
-offline default's data steps once, splits them into `--shards` tiny shards, and times `snakemake examples`
-(every shard's .tfrecord) three ways. Overhead per job = (wall time - local wall time) / jobs. The last line
-sets the grouped overhead against the local wall time of recipe-sized shards (256,000 lines), measured here
-on one such shard.
+offline default's data steps once per run, splits them into `--shards` tiny shards, and times
+`snakemake examples` (every shard's .tfrecord, plus bert_config) in one process each way:
+
+  local   --cores <this machine's CPUs>: the baseline every other line is set against
+  slurm   profiles/slurm as it is: every per-shard job its own sbatch (a group of one job)
+  group   --group-components pretraining_data=<shards>: all per-shard jobs in one submission. One group per
+          group id is the shape that Snakemake 9.27.1 gets right; with two or more (pretraining_data=20 at 40
+          shards) it submits the same jobs twice and ends in "BUG: Out of jobs ready to be started".
+  array   --slurm-array-jobs pretraining_data on a copy of the workflow whose pretraining_data rule has no
+          `group:` (the plugin submits group jobs one by one, never as an array); --jobs and
+          --max-jobs-per-timespan above the shard count, because plugin 2.8.0 silently drops the jobs of a
+          scheduling round that holds fewer than all ready jobs of the rule and fewer than --slurm-array-limit.
+
+Overhead per job = (wall time - local wall time) / shards. It is then set against the wall time of one
+recipe-sized shard's pretraining_data job (256,000 lines, the recipe's shards.lines_per_shard), measured in the
+same run from that job's benchmark file (a local run on one shard made by repeating the offline sample's text).
 """
 
 import argparse
+import csv
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,67 +35,135 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from slurm_cluster import local_slurm, unavailable  # noqa: E402
-from workflow import snakemake, write_config  # noqa: E402
+from workflow import SNAKEMAKE, workflow_copy, write_config  # noqa: E402
 
-SLURM = ["--workflow-profile", os.path.join(ROOT, "profiles", "slurm"), "--jobs", "100", "--max-threads", "2",
-         "--cores", str(os.cpu_count()),  # the one node's size: a group runs that many at a time
-         "--slurm-no-account", "--slurm-status-command", "squeue",
-         "--slurm-init-seconds-before-status-checks", "1"]
+CPUS = os.cpu_count()
+RECIPE_LINES = 256_000
+MODES = ("local", "slurm", "group", "array")
 
 
-def prepared(scratch, name, lines_per_shard):
-    """A folder whose data steps are built, so that only the per-shard jobs are left to run."""
+def slurm_args(shards):
+    return ["--workflow-profile", os.path.join(ROOT, "profiles", "slurm"),
+            "--jobs", str(shards + 10), "--max-jobs-per-timespan", f"{shards + 10}/1s",
+            "--max-threads", "2", "--cores", str(CPUS),  # the one node's size
+            "--slurm-no-account", "--slurm-status-command", "squeue",
+            "--slurm-init-seconds-before-status-checks", "1"]
+
+
+def run(folder, snakefile, *args, timeout=None):
+    """snakemake in `folder`; returns (seconds, CompletedProcess); raises with the log's tail on failure."""
+    cmd = [SNAKEMAKE, *args, "-s", snakefile, "--configfile", os.path.join(folder, "config.yaml")]
+    start = time.perf_counter()
+    try:
+        result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeError(f"timed out after {timeout} s:\n{(error.stderr or b'')[-1500:]}") from None
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"exit {result.returncode}:\n{(result.stdout + result.stderr)[-1500:]}")
+    return seconds, result
+
+
+def prepared(scratch, name, lines_per_shard, snakefile):
+    """A folder whose data steps are built, so that only the per-shard jobs (and bert_config) are left."""
     folder = os.path.join(scratch, name)
     os.makedirs(folder)
     write_config(folder, shards={"lines_per_shard": lines_per_shard})
-    snakemake(folder, "--cores", str(os.cpu_count()), "data")
+    run(folder, snakefile, "--cores", str(CPUS), "data")
     return folder
 
 
-def timed(folder, *args):
-    start = time.perf_counter()
-    snakemake(folder, "examples", *args)
-    return time.perf_counter() - start
+def ungrouped_workflow(scratch):
+    """A copy of the workflow whose pretraining_data rule is in no group (for array submission)."""
+    snakefile = workflow_copy(os.path.join(scratch, "ungrouped"), "")
+    path = os.path.join(os.path.dirname(snakefile), "rules", "pretraining_data.smk")
+    with open(path) as f:
+        text = f.read()
+    stripped = re.sub(r'\n    group:\n        "pretraining_data"\n', "\n", text)
+    assert stripped != text, "the pretraining_data rule's group directive moved: update the bench"
+    with open(path, "w") as f:
+        f.write(stripped)
+    return snakefile
+
+
+def recipe_shard_seconds(scratch, snakefile):
+    """Wall time of one recipe-sized shard's pretraining_data job, from its benchmark file."""
+    folder = prepared(scratch, "recipe", RECIPE_LINES, snakefile)
+    shard = os.path.join(folder, "results", "shards", "shard_0000")
+    with open(shard, "rb") as f:
+        text = f.read()
+    lines = text.count(b"\n")
+    with open(shard, "wb") as f:
+        f.write(text * -(-RECIPE_LINES // lines))
+    run(folder, snakefile, "examples", "--cores", "1", "--rerun-triggers", "mtime")
+    with open(os.path.join(folder, "results", "benchmarks", "pretraining_data", "0000.tsv")) as f:
+        row = next(csv.DictReader(f, delimiter="\t"))
+    return float(row["s"]), -(-RECIPE_LINES // lines) * lines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shards", type=int, default=400)
-    parser.add_argument("--group", type=int, default=20)
+    parser.add_argument("--shards", type=int, default=100)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, from " + ", ".join(MODES))
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per Slurm run before it counts as hung")
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    if not set(modes) <= set(MODES) or "local" not in modes:
+        sys.exit(f"--modes: local plus any of {', '.join(MODES[1:])}")
     if unavailable():
         sys.exit(f"cannot start a Slurm cluster here: {unavailable()}")
+    n = args.shards
+    repo_snakefile = os.path.join(ROOT, "Snakefile")
     scratch = tempfile.mkdtemp(prefix="bench_slurm.")
+    walls, failures = {}, {}
     try:
-        probe = prepared(scratch, "probe", 10**9)
-        lines = sum(1 for _ in open(os.path.join(probe, "results", "proc_dataset.txt"), "rb"))
-        per_shard = -(-lines // args.shards)
-        runs = {name: prepared(scratch, name, per_shard) for name in ("local", "slurm", "grouped")}
-        n = args.shards
-        local = timed(runs["local"], "--cores", str(os.cpu_count()))
-        print(f"{n} per-shard jobs of {per_shard} lines on {os.cpu_count()} cores")
-        print(f"local:               {local:7.1f} s", flush=True)
+        probe = prepared(scratch, "probe", 10**9, repo_snakefile)
+        with open(os.path.join(probe, "results", "proc_dataset.txt"), "rb") as f:
+            lines = sum(1 for _ in f)
+        per_shard = -(-lines // n)
+        snakefiles = {m: ungrouped_workflow(scratch) if m == "array" else repo_snakefile for m in modes}
+        folders = {m: prepared(scratch, m, per_shard, snakefiles[m]) for m in modes}
+        found = len([f for f in os.listdir(os.path.join(folders["local"], "results", "shards"))
+                     if re.fullmatch(r"shard_[0-9]+", f)])
+        print(f"{found} per-shard jobs of <= {per_shard} lines (offline sample, {lines} lines); "
+              f"{CPUS} CPUs, one Slurm node of the same size", flush=True)
+        recipe_s, recipe_lines = recipe_shard_seconds(scratch, repo_snakefile)
+        print(f"recipe-sized shard ({recipe_lines} lines), its pretraining_data job alone: {recipe_s:.1f} s",
+              flush=True)
+        walls["local"], _ = run(folders["local"], repo_snakefile, "examples", "--cores", str(CPUS))
+        print(f"local: {walls['local']:.1f} s", flush=True)
+        extra = {"slurm": [], "group": ["--group-components", f"pretraining_data={found}"],
+                 "array": ["--slurm-array-jobs", "pretraining_data"]}
         with local_slurm(os.path.join(scratch, "cluster")):
-            single = timed(runs["slurm"], *SLURM, "--group-components", "pretraining_data=1")
-            print(f"slurm, 1 job each:   {single:7.1f} s, overhead {(single - local) / n:.2f} s a job", flush=True)
-            try:
-                grouped = timed(runs["grouped"], *SLURM, "--group-components", f"pretraining_data={args.group}")
-            except AssertionError as error:  # Snakemake 9.27.1 breaks with more than one group (README)
-                sys.exit(f"slurm, {args.group} per group: failed\n{str(error)[-600:]}")
-        # one recipe-sized shard, locally: the job time the overhead is set against
-        big = prepared(scratch, "big", 10**9)
-        with open(os.path.join(big, "results", "shards", "shard_0000"), "rb") as f:
-            text = f.read()
-        with open(os.path.join(big, "results", "shards", "shard_0000"), "wb") as f:
-            f.write(text * max(1, 256_000 // max(1, text.count(b"\n"))))
-        recipe_job = timed(big, "--cores", "1", "--rerun-triggers", "mtime")
+            for mode in [m for m in modes if m != "local"]:
+                try:
+                    walls[mode], result = run(folders[mode], snakefiles[mode], "examples", *slurm_args(found),
+                                              *extra[mode], timeout=args.timeout)
+                    steps = re.findall(r"(\d+) of (\d+) steps", result.stdout + result.stderr)
+                    print(f"{mode}: {walls[mode]:.1f} s ({'/'.join(steps[-1]) if steps else '?'} steps)",
+                          flush=True)
+                except RuntimeError as error:
+                    failures[mode] = str(error)
+                    print(f"{mode}: FAILED {error}", flush=True)
+        tfrecords = {m: len([f for f in os.listdir(os.path.join(folders[m], "results", "pretraining_data"))
+                             if f.endswith(".tfrecord")]) for m in walls}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"slurm, {args.group} per group: {grouped:7.1f} s, overhead {(grouped - local) / n:.2f} s a job")
-    recipe_local = n * recipe_job / os.cpu_count()
-    print(f"recipe-sized shard: {recipe_job:.1f} s a job; {n} of them locally ~{recipe_local:.0f} s; grouped "
-          f"overhead {(grouped - local):.0f} s = {100 * (grouped - local) / recipe_local:.1f}% of that "
-          f"(target < 10%)")
+
+    local = walls["local"]
+    recipe_local = found * recipe_s / CPUS  # the N recipe-sized jobs, CPUS at a time, without overhead
+    print()
+    print(f"{found} shard jobs; local {local:.1f} s; one recipe-sized job {recipe_s:.1f} s, so {found} of them "
+          f"on {CPUS} CPUs ~{recipe_local:.0f} s of work")
+    print(f"{'mode':<8}{'wall s':>9}{'x local':>9}{'overhead s/job':>16}{'% of a recipe job':>19}"
+          f"{'% of recipe run':>17}{'records':>9}")
+    for mode in walls:
+        over = walls[mode] - local
+        print(f"{mode:<8}{walls[mode]:>9.1f}{walls[mode] / local:>9.2f}{over / found:>16.2f}"
+              f"{100 * over / found / recipe_s:>18.0f}%{100 * over / recipe_local:>16.0f}%{tfrecords[mode]:>9}")
+    for mode, error in failures.items():
+        print(f"{mode:<8} failed: {error.splitlines()[0]}")
+    print("target: batched overhead < 10% of the local wall time of the recipe-sized run ('% of recipe run')")
 
 
 if __name__ == "__main__":
