@@ -216,7 +216,10 @@ def _forward_proxy(port, handler, context, served):
             except (ssl.SSLError, OSError):
                 self.close_connection = True
                 return
-            handler(tls, self.client_address, self.server)  # serves the tunnel's requests until it closes
+            try:
+                handler(tls, self.client_address, self.server)  # serves the tunnel's requests until it closes
+            finally:
+                tls.close()
             self.close_connection = True
 
         def _refuse(self):
