@@ -304,3 +304,11 @@ def gcs_emulator(folder, buckets=("test-bucket",)):
             door.server_close()
         server.terminate()
         server.wait(timeout=10)
+
+
+def list_objects(env, url):
+    """The gs:// URLs of every object under `url`, sorted, as gsutil lists them with `env`."""
+    from upload import gsutil_command
+
+    out = subprocess.run([gsutil_command(), "ls", "-r", url], capture_output=True, text=True, env=env).stdout
+    return sorted(line for line in out.splitlines() if line.startswith("gs://") and not line.endswith(":"))

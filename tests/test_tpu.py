@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from gcs_emulator import gcs_emulator, unavailable
+from gcs_emulator import gcs_emulator, list_objects, unavailable
 from tpu import queued_resource, startup_script, train_command
 from tpu_standin import TpuStandIn
-from upload import gsutil_command
 from workflow import planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
@@ -41,11 +40,6 @@ SMALL = {
         "eval_steps": 2,
     },
 }
-
-
-def _ls(env, url):
-    out = subprocess.run([gsutil_command(), "ls", "-r", url], capture_output=True, text=True, env=env).stdout
-    return [line for line in out.splitlines() if line.startswith("gs://") and not line.endswith(":")]
 
 
 def test_startup_script_trains_from_the_bucket_and_reports_failures():
@@ -122,7 +116,7 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path):
             assert "SUSPENDED" in log and "training finished" in log
             assert (tmp_path / "results" / "trained" / "model" / "pretrainer.weights.h5").stat().st_size > 0
 
-            objects = _ls(env, "gs://test-bucket/run")
+            objects = list_objects(env, "gs://test-bucket/run")
             checkpoints = [o for o in objects if "/ckpt-" in o]
             assert f"{manifest['model_dir']}/ckpt-00000030.npz" in checkpoints
             assert any("/train/events.out.tfevents" in o for o in objects)
@@ -130,7 +124,7 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path):
 
             # the upload mirrors bert_model/ again, and leaves training's checkpoints and result alone
             snakemake(tmp_path, "--cores", "2", "upload", "--forcerun", "upload", env=env)
-            assert [o for o in _ls(env, "gs://test-bucket/run") if "/ckpt-" in o] == checkpoints
+            assert [o for o in list_objects(env, "gs://test-bucket/run") if "/ckpt-" in o] == checkpoints
 
             # a VM that cannot set itself up: one clear error, its log's last line, and no TPU left running
             write_config(tmp_path, bucket="test-bucket", bucket_prefix="run", tpu=dict(TPU, setup=["exit 3"]), **SMALL)

@@ -1,21 +1,14 @@
 """Upload to Cloud Storage with gsutil, against a real emulator on 127.0.0.1."""
 
 import json
-import os
-import subprocess
 
 import pytest
 
-from gcs_emulator import gcs_emulator, unavailable
-from upload import LOGIN, UploadError, gsutil_command
-from workflow import ROOT, SNAKEMAKE, planned_jobs, snakemake, write_config
+from gcs_emulator import gcs_emulator, list_objects, unavailable
+from upload import LOGIN
+from workflow import planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
-
-
-def _objects(env, url):
-    out = subprocess.run([gsutil_command(), "ls", "-r", url], capture_output=True, text=True, env=env).stdout
-    return sorted(line for line in out.splitlines() if line.startswith("gs://") and not line.endswith(":"))
 
 
 def test_no_bucket_no_upload_job(tmp_path):
@@ -30,7 +23,7 @@ def test_upload_mirrors_the_folders_and_records_them(tmp_path):
         snakemake(tmp_path, "--cores", "2", "upload", env=env)
         manifest = json.loads((tmp_path / "results" / "upload" / "manifest.json").read_text())
         urls = sorted(o["url"] for o in manifest["objects"])
-        assert urls == _objects(env, "gs://test-bucket/run1")
+        assert urls == list_objects(env, "gs://test-bucket/run1")
         assert "gs://test-bucket/run1/bert_model/bert_config.json" in urls
         records = [u for u in urls if u.endswith(".tfrecord")]
         assert len(records) == len(list((tmp_path / "results" / "shards").glob("shard_*")))
@@ -46,7 +39,7 @@ def test_upload_mirrors_the_folders_and_records_them(tmp_path):
         # fewer shards: the stale objects go from the bucket too
         write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 9000})
         snakemake(tmp_path, "--cores", "2", "upload", env=env)
-        remaining = [u for u in _objects(env, "gs://test-bucket/run1") if u.endswith(".tfrecord")]
+        remaining = [u for u in list_objects(env, "gs://test-bucket/run1") if u.endswith(".tfrecord")]
         assert len(remaining) == len(list((tmp_path / "results" / "shards").glob("shard_*"))) < len(records)
 
 
@@ -69,11 +62,9 @@ def test_unreachable_storage_fails_without_a_manifest(tmp_path):
     assert not (tmp_path / "results" / "upload" / "manifest.json").exists()
 
 
-def _upload(folder, env, timeout=240):
+def _upload(folder, env):
     """The upload target with a deadline: a gsutil that hangs must fail the test, not stall the suite."""
-    cmd = [SNAKEMAKE, "--cores", "2", "upload", "-s", os.path.join(ROOT, "Snakefile"), "--configfile",
-           os.path.join(folder, "config.yaml")]
-    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, env=env, timeout=timeout)
+    result = snakemake(folder, "--cores", "2", "upload", env=env, check=False, timeout=240)
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ERROR:")]
     return result.returncode, errors
 
@@ -95,13 +86,13 @@ def test_storage_gone_mid_upload_fails_cleanly_and_a_rerun_finishes(tmp_path):
     # the emulator back, with what it held: the re-run copies only what is missing, and records the bucket
     with gcs_emulator(tmp_path / "gcs") as gcs:
         env = gcs["env"]
-        before = _objects(env, "gs://test-bucket/run1")
+        before = list_objects(env, "gs://test-bucket/run1")
         assert len(before) == uploaded >= 3
         returncode, errors = _upload(tmp_path, env)
         assert returncode == 0 and not errors
         recorded = json.loads(manifest.read_text())
         urls = sorted(o["url"] for o in recorded["objects"])
-        assert urls == _objects(env, "gs://test-bucket/run1")
+        assert urls == list_objects(env, "gs://test-bucket/run1")
         assert len(recorded["copied"]) == len(urls) - len(before) > 0
 
 
