@@ -38,7 +38,8 @@ rule pretraining_data:
         mem_mb=300 + SHARD_LINES // 1000,
         disk_mb=50 + SHARD_LINES * EXAMPLES["dupe_factor"] // 6000,
         runtime=5 + SHARD_LINES // 50_000,
-    # Cluster profiles batch these many to a submission (group-components); local runs ignore groups.
+    # `--group-components pretraining_data=N` batches N to a submission; Snakemake 9.27.1 gets only one group
+    # right (N >= the shard count), and it saves little (README, "On a cluster"). Local runs ignore groups.
     group:
         "pretraining_data"
     conda:
