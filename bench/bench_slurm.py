@@ -1,6 +1,6 @@
 """Scheduler overhead per job: the per-shard jobs run locally, on Slurm one job each, and on Slurm batched.
 
-    .venv/bin/python bench/bench_slurm.py [--shards 100] [--modes local,slurm,group,array]
+    .venv/bin/python bench/bench_slurm.py [--shards 100] [--modes local,slurm,group,array] [--lines-per-shard N]
 
 Starts the same one-node Slurm cluster the tests use (root, Debian's slurmctld/slurmd/munge), builds the
 offline default's data steps once per run, splits them into `--shards` tiny shards, and times
@@ -86,19 +86,24 @@ def ungrouped_workflow(scratch):
     return snakefile
 
 
-def recipe_shard_seconds(scratch, snakefile):
-    """Wall time of one recipe-sized shard's pretraining_data job, from its benchmark file."""
-    folder = prepared(scratch, "recipe", RECIPE_LINES, snakefile)
-    shard = os.path.join(folder, "results", "shards", "shard_0000")
+def inflate(shard, lines_wanted):
+    """Repeat a shard's text until it holds at least `lines_wanted` lines; returns its line count."""
     with open(shard, "rb") as f:
         text = f.read()
     lines = text.count(b"\n")
     with open(shard, "wb") as f:
-        f.write(text * -(-RECIPE_LINES // lines))
+        f.write(text * -(-lines_wanted // lines))
+    return -(-lines_wanted // lines) * lines
+
+
+def recipe_shard_seconds(scratch, snakefile):
+    """Wall time of one recipe-sized shard's pretraining_data job, from its benchmark file."""
+    folder = prepared(scratch, "recipe", RECIPE_LINES, snakefile)
+    lines = inflate(os.path.join(folder, "results", "shards", "shard_0000"), RECIPE_LINES)
     run(folder, snakefile, "examples", "--cores", "1", "--rerun-triggers", "mtime")
     with open(os.path.join(folder, "results", "benchmarks", "pretraining_data", "0000.tsv")) as f:
         row = next(csv.DictReader(f, delimiter="\t"))
-    return float(row["s"]), -(-RECIPE_LINES // lines) * lines
+    return float(row["s"]), lines
 
 
 def main():
@@ -106,6 +111,8 @@ def main():
     parser.add_argument("--shards", type=int, default=100)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, from " + ", ".join(MODES))
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per Slurm run before it counts as hung")
+    parser.add_argument("--lines-per-shard", type=int, default=0,
+                        help="make every shard this long by repeating its text (0: the sample split in --shards)")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     if not set(modes) <= set(MODES) or "local" not in modes:
@@ -123,14 +130,22 @@ def main():
         per_shard = -(-lines // n)
         snakefiles = {m: ungrouped_workflow(scratch) if m == "array" else repo_snakefile for m in modes}
         folders = {m: prepared(scratch, m, per_shard, snakefiles[m]) for m in modes}
+        if args.lines_per_shard:  # longer jobs, same count
+            for folder in folders.values():
+                shard_dir = os.path.join(folder, "results", "shards")
+                for name in os.listdir(shard_dir):
+                    if re.fullmatch(r"shard_[0-9]+", name):
+                        inflate(os.path.join(shard_dir, name), args.lines_per_shard)
         found = len([f for f in os.listdir(os.path.join(folders["local"], "results", "shards"))
                      if re.fullmatch(r"shard_[0-9]+", f)])
-        print(f"{found} per-shard jobs of <= {per_shard} lines (offline sample, {lines} lines); "
+        print(f"{found} per-shard jobs of <= {args.lines_per_shard or per_shard} lines (offline sample, {lines} lines"
+              f"{', repeated' if args.lines_per_shard else ''}); "
               f"{CPUS} CPUs, one Slurm node of the same size", flush=True)
         recipe_s, recipe_lines = recipe_shard_seconds(scratch, repo_snakefile)
         print(f"recipe-sized shard ({recipe_lines} lines), its pretraining_data job alone: {recipe_s:.1f} s",
               flush=True)
-        walls["local"], _ = run(folders["local"], repo_snakefile, "examples", "--cores", str(CPUS))
+        mtime = ["--rerun-triggers", "mtime"] if args.lines_per_shard else []  # inflated shards are not stale
+        walls["local"], _ = run(folders["local"], repo_snakefile, "examples", "--cores", str(CPUS), *mtime)
         print(f"local: {walls['local']:.1f} s", flush=True)
         extra = {"slurm": [], "group": ["--group-components", f"pretraining_data={found}"],
                  "array": ["--slurm-array-jobs", "pretraining_data"]}
@@ -138,7 +153,7 @@ def main():
             for mode in [m for m in modes if m != "local"]:
                 try:
                     walls[mode], result = run(folders[mode], snakefiles[mode], "examples", *slurm_args(found),
-                                              *extra[mode], timeout=args.timeout)
+                                              *extra[mode], *mtime, timeout=args.timeout)
                     steps = re.findall(r"(\d+) of (\d+) steps", result.stdout + result.stderr)
                     print(f"{mode}: {walls[mode]:.1f} s ({'/'.join(steps[-1]) if steps else '?'} steps)",
                           flush=True)
