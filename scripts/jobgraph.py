@@ -206,12 +206,13 @@ def _folder_producers(job, folders):
     """The jobs whose output folder holds one of `job`'s inputs."""
     found = set()
     for f in job.input:
-        path = os.path.dirname(os.path.normpath(str(f)))
-        while path:
+        path = os.path.normpath(str(f))
+        # Up to "" for a relative path, up to "/" for an absolute one, where dirname stops changing.
+        while path and path != (parent := os.path.dirname(path)):
+            path = parent
             if path in folders:
                 found.add(folders[path])
                 break
-            path = os.path.dirname(path)
     return found
 
 
