@@ -12,13 +12,14 @@ import urllib.request
 import zlib
 
 from atomic import atomic_path
+from logs import PipelineError
 from progress import Progress
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-class CorpusError(Exception):
+class CorpusError(PipelineError):
     """A problem with the corpus that the user fixes in config.yaml."""
 
 

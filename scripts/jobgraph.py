@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass, field
 from unittest import mock
 
+from logs import PipelineError
+
 MAX_FILES_SHOWN = 3
 
 
@@ -57,7 +59,7 @@ class Plan:
         return [job for job in self.jobs if job.checkpoint and job.needrun]
 
 
-class PlanError(Exception):
+class PlanError(PipelineError):
     pass
 
 

@@ -22,6 +22,7 @@ import signal
 import time
 
 from atomic import atomic_dir, atomic_path
+from logs import PipelineError
 from upload import LOGIN, gsutil, gsutil_ls
 
 log = logging.getLogger("tpu")
@@ -34,7 +35,7 @@ NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED"}  # not STOPPING: it may be sa
 INTERRUPTED = 130
 
 
-class TpuError(Exception):
+class TpuError(PipelineError):
     pass
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 from atomic import atomic_path
+from logs import PipelineError
 
 LOGIN = (
     "log in with `gcloud auth application-default login` (or point GOOGLE_APPLICATION_CREDENTIALS at a "
@@ -28,7 +29,7 @@ REFUSED = r"\b40[13]\b|AccessDenied|credentials|Anonymous caller|invalid_grant|R
 PROGRESS = re.compile(r"[/\\|-] \[|Copying |Removing |Building synchronization|Starting synchronization")
 
 
-class UploadError(Exception):
+class UploadError(PipelineError):
     pass
 
 

@@ -9,10 +9,11 @@ import logging
 from collections import Counter
 
 from atomic import atomic_path
+from logs import PipelineError
 from wordpiece import WordPieceTokenizer
 
 
-class CoverageError(Exception):
+class CoverageError(PipelineError):
     pass
 
 
