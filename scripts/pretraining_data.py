@@ -12,35 +12,27 @@ What differs is the representation, never the distribution:
   B), so memory is the shard's token ids plus ~40 bytes an instance, not a Python object per token;
 - truncation is done in closed form: which side loses a token depends only on the two lengths, so the final
   lengths are exact and the front/back choices are a binomial draw per side;
-- masking and the `tf.train.Example` encoding run on whole batches with numpy, and records are framed and
-  checksummed here, so TensorFlow (0.6 GB just to import) is not loaded at all.
+- masking runs on whole batches with numpy, and so do the `tf.train.Example` encoding and TFRecord framing of
+  records.py (the record format's one home), so TensorFlow (0.6 GB just to import) is not loaded at all.
 Random numbers come from generators seeded from the global seed and the shard's name, so the output is
 byte-identical for the same input, vocabulary and seed, and differs between shards.
 """
 
-import gzip
 import hashlib
 import json
 import logging
 import os
 import random
-import struct
 from array import array
 
-import google_crc32c
 import numpy as np
 
+import records
 from atomic import atomic_path
 from logs import rule_log
 from wordpiece import WordPieceTokenizer
 
-FEATURE_NAMES = {
-    # name set -> (token ids, padding mask, segment ids)
-    "bert": ("input_ids", "input_mask", "segment_ids"),
-    "tf2": ("input_word_ids", "input_mask", "input_type_ids"),
-}
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
-COMPRESSIONS = ("none", "gzip")
 # Instances masked and encoded together: large enough for numpy, small enough to keep memory flat.
 BATCH = 4096
 
@@ -179,125 +171,6 @@ def truncated_lengths(a_len, b_len, max_num_tokens):
     return na, nb
 
 
-def _vlen(x):
-    """Bytes of the protobuf varint of each non-negative value."""
-    x = np.asarray(x, np.int64)
-    return 1 + (x >= 1 << 7) + (x >= 1 << 14) + (x >= 1 << 21) + (x >= 1 << 28)
-
-
-def _varint(values):
-    """Protobuf varints of non-negative ints, (N,) or (N, K) -> (bytes of all rows in order, bytes per row)."""
-    v = np.asarray(values, np.int64)
-    if v.ndim == 1:
-        v = v[:, None]
-    if v.size and v.max() < 128:  # the usual case for masks, segment ids, positions: one byte each
-        return v.astype(np.uint8).ravel(), np.full(len(v), v.shape[1], np.int64)
-    if v.size and v.max() >= 1 << 35:
-        raise ValueError("value too large for this encoder")
-    nbytes = _vlen(v)
-    width = int(nbytes.max())
-    out = np.empty(v.shape + (width,), np.uint8)
-    for b in range(width):
-        more = np.where(b < nbytes - 1, 0x80, 0)
-        out[..., b] = ((v >> (7 * b)) & 0x7F) | more
-    keep = np.arange(width) < nbytes[..., None]
-    return out[keep], nbytes.sum(axis=1)
-
-
-def _varint_bytes(n):
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _join(pieces, n):
-    """Concatenate per-row pieces; a piece is constant bytes (same in every row) or (flat bytes, bytes per row)."""
-    lens = np.empty((n, len(pieces)), np.int64)
-    for p, piece in enumerate(pieces):
-        lens[:, p] = len(piece) if isinstance(piece, bytes) else piece[1]
-    row_len = lens.sum(axis=1)
-    starts = np.cumsum(lens, axis=1) - lens + (np.cumsum(row_len) - row_len)[:, None]
-    out = np.empty(int(row_len.sum()), np.uint8)
-    for p, piece in enumerate(pieces):
-        if isinstance(piece, bytes):
-            if piece:
-                out[starts[:, p, None] + np.arange(len(piece))] = np.frombuffer(piece, np.uint8)
-            continue
-        flat, plen = piece
-        if n and plen.min() == plen.max():  # fixed width: a 2-D scatter, no repeat needed
-            out[starts[:, p, None] + np.arange(int(plen[0]))] = flat.reshape(n, -1)
-        else:
-            src = np.cumsum(plen) - plen
-            out[np.repeat(starts[:, p] - src, plen) + np.arange(len(flat))] = flat
-    return out, row_len
-
-
-def _feature_pieces(name, kind, payload):
-    """Pieces of one `Features.feature` map entry: name -> Feature(int64_list | float_list)."""
-    flat, plen = payload
-    key = name.encode()
-    list_len = 1 + _vlen(plen) + plen  # Int64List / FloatList: field 1, packed
-    feature_len = 1 + _vlen(list_len) + list_len  # Feature: field 3 (int64_list) or 2 (float_list)
-    entry_len = 1 + len(_varint_bytes(len(key))) + len(key) + 1 + _vlen(feature_len) + feature_len
-    pieces = [
-        b"\x0a",
-        _varint(entry_len),
-        b"\x0a" + _varint_bytes(len(key)) + key + b"\x12",
-        _varint(feature_len),
-        b"\x1a" if kind == "int" else b"\x12",
-        _varint(list_len),
-        b"\x0a",
-        _varint(plen),
-        (flat, plen),
-    ]
-    return pieces, 1 + _vlen(entry_len) + entry_len
-
-
-def encode_examples(features):
-    """Serialized `tf.train.Example`s for a batch: features is an ordered list of (name, "int"|"float", (N, K) array)."""
-    n = len(features[0][2])
-    pieces = []
-    total = np.zeros(n, np.int64)
-    for name, kind, values in features:
-        if kind == "int":
-            payload = _varint(values)
-        else:
-            raw = np.ascontiguousarray(values, dtype="<f4").view(np.uint8).reshape(n, -1)
-            payload = (raw.ravel(), np.full(n, raw.shape[1], np.int64))
-        feature_pieces, item_len = _feature_pieces(name, kind, payload)
-        pieces.extend(feature_pieces)
-        total += item_len
-    return _join([b"\x0a", _varint(total)] + pieces, n)  # Example: field 1 (features)
-
-
-def _masked_crc(data):
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def tfrecord_frames(flat, lengths):
-    """TFRecord framing: uint64 length, masked CRC32C of the length, data, masked CRC32C of the data."""
-    blob = flat.tobytes()
-    parts = []
-    header = {}
-    offset = 0
-    for length in lengths.tolist():
-        head = header.get(length)
-        if head is None:
-            size = struct.pack("<Q", length)
-            head = header[length] = size + struct.pack("<I", _masked_crc(size))
-        data = blob[offset : offset + length]
-        parts.append(head)
-        parts.append(data)
-        parts.append(struct.pack("<I", _masked_crc(data)))
-        offset += length
-    return b"".join(parts)
-
-
 def _select_tokens(cand, k, gen):
     """Per row, `k` positions drawn uniformly without replacement among the candidates; sorted, padded with width.
 
@@ -402,6 +275,34 @@ def mask_batch(
     return positions, valid, labels, counts
 
 
+def check_settings(
+    *, max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob, dupe_factor, compression, feature_names
+):
+    """Raise one line naming the pretraining_data key and a value that works; the workflow runs this before any
+    job (rules/common.smk), the job again for direct calls."""
+    if max_seq_length < 5:
+        raise ValueError(
+            f"pretraining_data.max_seq_length must be at least 5 ([CLS], [SEP], [SEP] and a token each side), "
+            f"got {max_seq_length}; the recipe uses 128"
+        )
+    if max_predictions_per_seq < 1:
+        raise ValueError(
+            f"pretraining_data.max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}; "
+            "the recipe uses 20"
+        )
+    if not 0 < masked_lm_prob <= 1:
+        raise ValueError(
+            f"pretraining_data.masked_lm_prob must be in (0, 1], got {masked_lm_prob}; the recipe uses 0.15"
+        )
+    if not 0 <= short_seq_prob <= 1:
+        raise ValueError(
+            f"pretraining_data.short_seq_prob must be in [0, 1], got {short_seq_prob}; the recipe uses 0.1"
+        )
+    if dupe_factor < 1:
+        raise ValueError(f"pretraining_data.dupe_factor must be at least 1, got {dupe_factor}; the recipe uses 5")
+    records.check_format(compression=compression, feature_names=feature_names)
+
+
 def create_pretraining_data(
     input_path,
     vocab_path,
@@ -423,22 +324,15 @@ def create_pretraining_data(
     feature_names="bert",
 ):
     """Write the shard's pre-training examples to `output_path` (and statistics to `stats_path`); returns the stats."""
-    if max_seq_length < 5:
-        raise ValueError(
-            f"max_seq_length must be at least 5 ([CLS], [SEP], [SEP] and a token each side), got {max_seq_length}"
-        )
-    if max_predictions_per_seq < 1:
-        raise ValueError(f"max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}")
-    if not 0 < masked_lm_prob <= 1:
-        raise ValueError(f"masked_lm_prob must be in (0, 1], got {masked_lm_prob}")
-    if not 0 <= short_seq_prob <= 1:
-        raise ValueError(f"short_seq_prob must be in [0, 1], got {short_seq_prob}")
-    if dupe_factor < 1:
-        raise ValueError(f"dupe_factor must be at least 1, got {dupe_factor}")
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-    if feature_names not in FEATURE_NAMES:
-        raise ValueError(f"feature_names must be one of {tuple(FEATURE_NAMES)}, got {feature_names!r}")
+    check_settings(
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+        masked_lm_prob=masked_lm_prob,
+        short_seq_prob=short_seq_prob,
+        dupe_factor=dupe_factor,
+        compression=compression,
+        feature_names=feature_names,
+    )
     shard_name = shard_name or os.path.basename(os.fspath(input_path))
     tokenizer = WordPieceTokenizer(
         vocab_path,
@@ -504,18 +398,17 @@ def create_pretraining_data(
     a_len, b_len = na, nb
     order = gen.permutation(len(a_len))  # the reference shuffles all instances before writing
 
-    ids_name, mask_name, segment_name = FEATURE_NAMES[feature_names]
+    layout = records.features(
+        feature_names=feature_names,
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+    )
     n_total = len(order)
     hist = np.zeros(max_seq_length + 1, np.int64)
     counts = np.zeros(3, np.int64)
     col = np.arange(max_seq_length)
     with atomic_path(output_path) as tmp:
-        with open(tmp, "wb") as raw:
-            out = (
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
-                if compression == "gzip"
-                else raw
-            )
+        with records.open_writer(tmp, compression=compression) as out:
             for lo in range(0, n_total, BATCH):
                 idx = order[lo : lo + BATCH]
                 al, bl, ast, bst = a_len[idx], b_len[idx], a_start[idx], b_start[idx]
@@ -552,22 +445,21 @@ def create_pretraining_data(
                 mlm_weights[:, :width] = valid
                 input_mask = (col < tot[:, None]).astype(np.int64)
                 segment_ids = ((col >= al[:, None] + 2) & (col < tot[:, None])).astype(np.int64)
-                flat, lengths = encode_examples(
-                    [
-                        (ids_name, "int", ids),
-                        (segment_name, "int", segment_ids),
-                        (mask_name, "int", input_mask),
-                        ("masked_lm_positions", "int", mlm_positions),
-                        ("masked_lm_ids", "int", mlm_ids),
-                        ("masked_lm_weights", "float", mlm_weights),
-                        ("next_sentence_labels", "int", random_next[idx].astype(np.int64)[:, None]),
-                    ]
+                columns = {
+                    "token_ids": ids,
+                    "segment_ids": segment_ids,
+                    "padding_mask": input_mask,
+                    "masked_lm_positions": mlm_positions,
+                    "masked_lm_ids": mlm_ids,
+                    "masked_lm_weights": mlm_weights,
+                    "next_sentence_labels": random_next[idx].astype(np.int64)[:, None],
+                }
+                flat, lengths = records.encode_examples(
+                    [(name, kind, columns[role]) for name, role, kind, _ in layout]
                 )
-                out.write(tfrecord_frames(flat, lengths))
+                out.write(records.tfrecord_frames(flat, lengths))
                 hist += np.bincount(tot, minlength=max_seq_length + 1)
                 counts += batch_counts
-            if out is not raw:
-                out.close()
 
     n_masked = int(counts.sum())
     stats = {

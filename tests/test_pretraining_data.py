@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import pretraining_data as pdata
+import records
 from bert_reference import reference_arrays, truncate_seq_pair
 from pretraining_data import create_pretraining_data, shard_seed, truncated_lengths
 from wordpiece import WordPieceTokenizer
@@ -443,8 +444,8 @@ def test_no_partial_file_after_a_failure(tmp_path, corpus, vocab, monkeypatch):
             raise KeyboardInterrupt  # as when the job is killed mid-way
         return real(flat, lengths)
 
-    real = pdata.tfrecord_frames
-    monkeypatch.setattr(pdata, "tfrecord_frames", failing)
+    real = records.tfrecord_frames
+    monkeypatch.setattr(records, "tfrecord_frames", failing)
     monkeypatch.setattr(pdata, "BATCH", 64)
     out = tmp_path / "out"
     out.mkdir()
