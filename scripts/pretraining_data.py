@@ -30,7 +30,7 @@ import numpy as np
 import records
 from atomic import atomic_path
 from logs import rule_log
-from wordpiece import WordPieceTokenizer
+from wordpiece import MAX_INPUT_CHARS_PER_WORD, WordPieceTokenizer
 
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 # Instances masked and encoded together: large enough for numpy, small enough to keep memory flat.
@@ -318,7 +318,7 @@ def create_pretraining_data(
     shard_name=None,
     do_lower_case=True,
     strip_accents=None,
-    max_input_chars_per_word=100,
+    max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
     do_whole_word_mask=False,
     compression="none",
     feature_names="bert",

@@ -14,6 +14,8 @@ import re
 import unicodedata
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# google-research/bert's WordpieceTokenizer default: longer words (in characters) become [UNK] whole.
+MAX_INPUT_CHARS_PER_WORD = 200
 
 # Anything outside printable ASCII, tab, LF and CR may be changed by the character cleaning (control characters
 # vanish and join their neighbours, other whitespace becomes a space, CJK gets spaces around it).
@@ -111,7 +113,7 @@ class WordPieceTokenizer:
         do_lower_case=True,
         strip_accents=None,
         unk_token="[UNK]",
-        max_input_chars_per_word=100,
+        max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
     ):
         """`vocab` is a path to vocab.txt or a token -> id dict; `strip_accents=None` follows `do_lower_case`,
         as in the reference, where accents are stripped exactly when text is lower-cased."""
