@@ -10,6 +10,9 @@ SHARD_LINES = config["shards"]["lines_per_shard"]
 rule pretraining_data:
     input:
         shard=f"{RESULTS}/shards/shard_{{shard}}",
+        # The checkpoint's folder as well: without it Snakemake drops the finished `shard` job from the graph
+        # of `train` (and of the report), as no job makes the files inside the folder.
+        shards=f"{RESULTS}/shards",
         vocab=f"{RESULTS}/vocab.txt",
         # No examples from a vocabulary that fails the held-out [UNK] check.
         vocab_check=f"{RESULTS}/tokenizer/vocab_check.json",

@@ -174,9 +174,12 @@ def _job_params_changes(workflow, job):
     return []
 
 
-def _collect(workflow):
+def _collect(workflow, earlier=None):
+    """The plan from Snakemake's DAG; `earlier`: {job: its dependencies} before checkpoints were resolved."""
     dag = workflow.dag
     jobs = list(dag.jobs)
+    dropped = _dropped_checkpoints(jobs, earlier or {})
+    jobs += dropped
     ids = {job: i for i, job in enumerate(jobs)}
     producers = {str(f): job.rule.name for job in jobs if dag.needrun(job) for f in job.output}
     # Once a checkpoint has run, the files inside its output folder (the shards) are inputs that no job makes,
@@ -195,13 +198,43 @@ def _collect(workflow):
                 exists=[os.path.exists(f) for f in job.output],
                 needrun=bool(dag.needrun(job)),
                 why=_reasons(dag, job, producers, changed) if dag.needrun(job) else [],
-                deps=sorted({ids[d] for d in dag.dependencies[job] if d in ids}
+                deps=sorted({ids[d] for d in (earlier[job] if job in dropped else dag.dependencies[job]) if d in ids}
                             | {ids[d] for d in _folder_producers(job, folders) if d is not job}),
                 checkpoint=bool(job.is_checkpoint),
                 params_changed=changed,
             )
         )
     return Plan(targets=list(workflow.dag_settings.targets), config=dict(workflow.config), jobs=out)
+
+
+def _dropped_checkpoints(jobs, earlier):
+    """Up-to-date checkpoint jobs that Snakemake planned and then left out, and what only they needed.
+
+    A job that reads files inside a checkpoint's folder (a shard) waits for the checkpoint at first; once its
+    output is found complete, Snakemake re-plans that job with the files themselves as inputs, which no job
+    makes, and drops the checkpoint job from the DAG. It is still part of the chain (`normalize -> shard ->
+    pretraining_data`), and an up-to-date one, so it is shown. Without a target that names the folder itself
+    (as `data` does), `train` would otherwise have no `shard` at all.
+    """
+    kept = set(jobs)
+    dropped, queue = [], [
+        job for job in earlier
+        if job not in kept and job.is_checkpoint and _holds_input(job, jobs)
+    ]
+    while queue:
+        job = queue.pop()
+        if job in kept:
+            continue
+        kept.add(job)
+        dropped.append(job)
+        queue += [d for d in earlier.get(job, ()) if d not in kept]
+    return dropped
+
+
+def _holds_input(checkpoint, jobs):
+    """Whether one of `checkpoint`'s output folders holds an input of one of `jobs`."""
+    folders = {os.path.normpath(str(f)): checkpoint for f in checkpoint.output if f.is_directory}
+    return any(_folder_producers(job, folders) for job in jobs)
 
 
 def _folder_producers(job, folders):
@@ -233,8 +266,13 @@ def load_plan(args):
         workflow._prepare_dag(
             forceall=workflow.dag_settings.forceall, ignore_incomplete=True, lock_warn_only=True
         )
-        workflow._build_dag()
-        result["plan"] = _collect(workflow)
+        # Workflow._build_dag in its two steps, noting the jobs in between: resolving the checkpoints drops
+        # those that are up to date (see _dropped_checkpoints).
+        dag = workflow.dag
+        workflow.async_run(dag.init())
+        earlier = {job: set(dag.dependencies[job]) for job in dag.jobs}
+        workflow.async_run(dag.update_checkpoint_dependencies())
+        result["plan"] = _collect(workflow, earlier)
 
     # Snakemake's progress lines and errors go to stderr: keep them, and show them only if planning fails.
     err = io.StringIO()
