@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import pretraining_data as pdata
 import records
-from bert_reference import reference_arrays, truncate_seq_pair
+import reference
 from pretraining_data import create_pretraining_data, shard_seed, truncated_lengths
 from wordpiece import WordPieceTokenizer
 
@@ -206,19 +206,19 @@ def test_stats_json_matches_the_records(built):
 
 
 def test_statistics_match_the_reference_algorithm(tmp_path, vocab):
-    """Mean length, full-length share, random-next share, masked count and 80/10/10: ours vs the reference port.
+    """Mean length, full-length share, random-next share, masked count and 80/10/10: ours vs google-research/bert's.
 
     Instances of one run are far from independent (one target length per document and pass shapes all of that
     document's instances), so the sampling error is measured: three runs each, with other seeds or shard names.
     """
     shard = tmp_path / "shard_0007"
-    lines = make_corpus(shard, lines=3000, seed=7)
+    make_corpus(shard, lines=3000, seed=7)
     mask_id = VOCAB.index("[MASK]")
     ours, ref = [], []
     for run in range(3):
         create_pretraining_data(shard, vocab, tmp_path / "ours.tfrecord", seed=34, shard_name=f"shard_{run}")
         ours.append(stats_of(read_records(tmp_path / "ours.tfrecord"), mask_id))
-        ref.append(stats_of(reference_arrays(lines, str(vocab), seed=run), mask_id))
+        ref.append(stats_of(reference.reference_arrays(shard, vocab, seed=run), mask_id))
     figures = {
         "instances": lambda s: s["instances"],
         "mean length": lambda s: s["length"].mean(),
@@ -259,7 +259,7 @@ def test_masking_split_over_many_instances(tmp_path, vocab):
 def test_truncation_lengths_match_the_reference_loop(a_len, b_len):
     for max_num in (2, 5, 17, 30, 80):
         ta, tb = list(range(a_len)), list(range(b_len))
-        truncate_seq_pair(ta, tb, max_num, random.Random(0))
+        reference.pretraining.truncate_seq_pair(ta, tb, max_num, random.Random(0))
         na, nb = truncated_lengths(np.array([a_len]), np.array([b_len]), max_num)
         assert (int(na[0]), int(nb[0])) == (len(ta), len(tb))
 
@@ -475,30 +475,27 @@ class _AlignedRandom(random.Random):
 
 def test_instance_plan_is_the_reference_loop_exactly(tmp_path, vocab, monkeypatch):
     """With truncation and masking set aside, one random stream gives the reference's A/B pairs one for one."""
-    import bert_reference as ref
-
     shard = tmp_path / "shard_0000"
-    lines = make_corpus(shard, lines=1500, seed=11)
+    make_corpus(shard, lines=1500, seed=11)
+    ref = reference.pretraining
     monkeypatch.setattr(ref, "truncate_seq_pair", lambda *args: None)
     monkeypatch.setattr(ref, "create_masked_lm_predictions", lambda tokens, *args: (tokens, [], []))
-    tokenizer = ref.FullTokenizer(str(vocab))
-    documents = [[]]
-    for line in lines:
-        if not line.strip():
-            documents.append([])
-        elif tokenizer.tokenize(line):
-            documents[-1].append(tokenizer.tokenize(line))
-    documents = [d for d in documents if d]
-    rng = _AlignedRandom(5)
-    rng.shuffle(documents)
+    # The reference shuffles its instances at the end; record them in the order its loop makes them.
+    made = []
+    loop = ref.create_instances_from_document
+
+    def recorded(*args):
+        instances = loop(*args)
+        made.extend(instances)
+        return instances
+
+    monkeypatch.setattr(ref, "create_instances_from_document", recorded)
+    tokenizer = reference.FullTokenizer(vocab_file=str(vocab))
+    ref.create_training_instances([str(shard)], tokenizer, 64, 2, 0.3, 0.15, 20, _AlignedRandom(5))
     expected = []
-    for _ in range(2):
-        for index in range(len(documents)):
-            for inst in ref.create_instances_from_document(documents, index, 64, 0.3, 0.15, 20, None, rng):
-                a_len = inst.segment_ids.count(0) - 2
-                expected.append(
-                    (inst.tokens[1 : a_len + 1], inst.tokens[a_len + 2 : -1], inst.is_random_next)
-                )
+    for inst in made:
+        a_len = inst.segment_ids.count(0) - 2
+        expected.append((inst.tokens[1 : a_len + 1], inst.tokens[a_len + 2 : -1], inst.is_random_next))
 
     tokens, ends, doc_first, _ = pdata.read_documents(shard, WordPieceTokenizer(vocab), np.int32)
     bounds = np.concatenate([[0], ends])
