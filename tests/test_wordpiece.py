@@ -1,4 +1,4 @@
-"""The project's WordPieceTokenizer against google-research/bert's FullTokenizer (tests/reference.py), token for token."""
+"""Our WordPieceTokenizer against google-research/bert's FullTokenizer (tests/reference.py), token for token."""
 
 import random
 
