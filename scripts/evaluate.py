@@ -6,11 +6,23 @@ the held-out masked tokens themselves (the best any constant guess can do), whic
 
 import json
 import logging
+import sys
 
-import numpy as np
+if __name__ == "__main__" and "snakemake" in globals():
+    # TensorFlow talks on stderr as it loads (oneDNN, CUDA, absl): the job's log becomes stderr first, and this
+    # file then runs as an imported module inside it.
+    from logs import rule_log
 
-import input_pipeline
-from atomic import atomic_path
+    with rule_log(snakemake.log[0]):  # noqa: F821
+        import evaluate as _job
+
+        _job.snakemake_job(snakemake)  # noqa: F821
+    sys.exit(0)
+
+import numpy as np  # noqa: E402
+
+import input_pipeline  # noqa: E402
+from atomic import atomic_path  # noqa: E402
 
 log = logging.getLogger("evaluate")
 
@@ -78,16 +90,14 @@ def main(*, model_dir, eval_files, output, batch_size, max_seq_length, max_predi
     return metrics
 
 
-if __name__ == "__main__" and "snakemake" in globals():
-    from logs import rule_log
-
-    with rule_log(snakemake.log[0]):  # noqa: F821
-        main(
-            model_dir=snakemake.input.model,  # noqa: F821
-            eval_files=[snakemake.input.held_out],  # noqa: F821
-            output=snakemake.output[0],  # noqa: F821
-            batch_size=snakemake.params.batch_size,  # noqa: F821
-            max_seq_length=snakemake.params.max_seq_length,  # noqa: F821
-            max_predictions_per_seq=snakemake.params.max_predictions_per_seq,  # noqa: F821
-            max_steps=snakemake.params.max_steps,  # noqa: F821
-        )
+def snakemake_job(snakemake):
+    """The evaluate rule's job, run inside its log (see the top of this file)."""
+    main(
+        model_dir=snakemake.input.model,
+        eval_files=[snakemake.input.held_out],
+        output=snakemake.output[0],
+        batch_size=snakemake.params.batch_size,
+        max_seq_length=snakemake.params.max_seq_length,
+        max_predictions_per_seq=snakemake.params.max_predictions_per_seq,
+        max_steps=snakemake.params.max_steps,
+    )

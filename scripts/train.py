@@ -12,23 +12,37 @@ uses another backend (a test, say) runs this file as a subprocess.
 
 import argparse
 import contextlib
+import datetime
+import fcntl
+import hashlib
 import io
 import json
 import logging
 import os
 import re
 import signal
+import socket
 import sys
 import tempfile
 import time
 
+if __name__ == "__main__" and "snakemake" in globals():
+    # A Snakemake job: TensorFlow talks on stderr as it loads (oneDNN, CUDA, absl), so the job's log becomes
+    # stderr first, and this file then runs as an imported module inside it. Keras fixes its backend when
+    # TensorFlow imports it: choose it before.
+    from logs import rule_log
+
+    with rule_log(snakemake.log[0]):  # noqa: F821
+        os.environ["KERAS_BACKEND"] = snakemake.params.backend  # noqa: F821
+        import train as _job
+
+        _job.snakemake_job(snakemake)  # noqa: F821
+    sys.exit(0)
+
 if __name__ == "__main__":
-    # Importing TensorFlow imports Keras, which fixes its backend there and then: choose it first.
     _backend = argparse.ArgumentParser(add_help=False)
     _backend.add_argument("--backend", default="tensorflow")
-    os.environ["KERAS_BACKEND"] = (
-        snakemake.params.backend if "snakemake" in globals() else _backend.parse_known_args()[0].backend  # noqa: F821
-    )
+    os.environ["KERAS_BACKEND"] = _backend.parse_known_args()[0].backend
 
 import numpy as np
 import tensorflow as tf
@@ -46,6 +60,16 @@ class CheckpointMismatch(RuntimeError):
 
 
 class Interrupted(RuntimeError):
+    pass
+
+
+try:
+    from logs import PipelineError as _Refusal  # the project's errors: one line on the console, no traceback
+except ImportError:
+    _Refusal = RuntimeError
+
+
+class ModelDirBusy(_Refusal):
     pass
 
 
@@ -174,16 +198,75 @@ def restore_checkpoint(model, path, config_hash):
     return meta
 
 
+# ---- one trainer per model dir ---------------------------------------------------------------------------------
+
+LOCK_NAME = "trainer.lock"
+_held = {}  # lock file path -> its open file: this process trains there until release_model_dirs() or exit
+
+
+def lock_path(model_dir):
+    """The lock file of `model_dir`: inside a local folder; for a gs:// dir, a file in this machine's temp folder
+    named after the URL (a bucket has no lock that dies with its holder, so only trainers on one machine are
+    kept apart there)."""
+    if not is_remote(model_dir):
+        return os.path.join(model_dir, LOCK_NAME)
+    name = hashlib.sha256(model_dir.rstrip("/").encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), "bert-trainer-locks", f"{name}.lock")
+
+
+def lock_model_dir(model_dir):
+    """Refuse to train where another live process trains: two trainers on one folder train the same steps twice
+    and overwrite each other's checkpoints. flock's lock goes with its holder, kill -9 included."""
+    path = lock_path(model_dir)
+    if path in _held:
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = _read_holder(f.read())
+        f.close()
+        here = holder.get("host") == socket.gethostname()
+        raise ModelDirBusy(
+            f"another training process (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+            f"started {holder.get('started', '?')}) is using {model_dir}; wait for it or stop it"
+            f"{'' if here else ' on ' + str(holder.get('host', '?'))}: kill {holder.get('pid', '?')}"
+        ) from None
+    f.truncate(0)
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started}) + "\n")
+    f.flush()
+    _held[path] = f
+    return path
+
+
+def _read_holder(text):
+    try:
+        return json.loads(text)
+    except ValueError:  # the holder is between its truncate and its write
+        return {}
+
+
+def release_model_dirs():
+    for path in list(_held):
+        _held.pop(path).close()
+
+
 # ---- callbacks: progress, TensorBoard, checkpoints, stop on a signal -------------------------------------------
 
 
 class Progress:
-    """Turns Keras's running means (since the start of `fit`) into means over each log window."""
+    """Turns Keras's running means (since the start of `fit`) into means over each log window.
 
-    def __init__(self, start_step, total_steps, batch_size):
+    `history`: the windows of the sessions before this one, as the restored checkpoint holds them; this
+    session's windows are marked with `session`, its index in the checkpoint's list of sessions."""
+
+    def __init__(self, start_step, total_steps, batch_size, *, history=(), session=0):
         self.start_step, self.total_steps, self.batch_size = start_step, total_steps, batch_size
         self.last = (start_step, time.time(), {})
-        self.history = []
+        self.history, self.session = list(history), session
 
     def window(self, step, logs):
         """Mean of each metric over the steps since the previous call, and sequences/s."""
@@ -193,7 +276,7 @@ class Progress:
         means = {k: (sums[k] - last_sums.get(k, 0.0)) / max(step - last_step, 1) for k in sums}
         seq_per_s = (step - last_step) * self.batch_size / max(now - last_time, 1e-9)
         self.last = (step, now, sums)
-        self.history.append({"step": step, **{k: round(v, 5) for k, v in means.items()}})
+        self.history.append({"step": step, "session": self.session, **{k: round(v, 5) for k, v in means.items()}})
         return means, seq_per_s
 
 
@@ -214,7 +297,10 @@ def make_callback(
     stop,
 ):
     """One callback, run after every step or execution: log, summarise, checkpoint, honour a stop request."""
-    progress = Progress(start_step, total_steps, batch_size)
+    # The log windows travel with the weights: a resume sees exactly the curve up to its checkpoint.
+    progress = Progress(
+        start_step, total_steps, batch_size, history=meta["history"], session=len(meta["sessions"]) - 1
+    )
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
 
     class Monitor(keras.callbacks.Callback):
@@ -246,7 +332,9 @@ def make_callback(
                 if keras.backend.backend() == "jax":
                     model.jax_state_sync()  # JAX keeps the training state outside the variables during fit.
                 elapsed = meta["train_seconds_before"] + time.time() - run_start
-                path = save_checkpoint(model, model_dir, step, dict(meta, train_seconds=elapsed), keep)
+                path = save_checkpoint(
+                    model, model_dir, step, dict(meta, train_seconds=elapsed, history=progress.history), keep
+                )
                 log.info("saved %s", path)
                 stop["last_saved"] = step
             if stop["signal"]:
@@ -336,6 +424,7 @@ def train(
     with tf.io.gfile.GFile(vocab_path) as f:
         config_hash = bert.config_hash(bert_config, f.read())
     model_dir = model_dir.replace("{config_hash}", config_hash)
+    lock_model_dir(model_dir)  # before reading its checkpoints; held until release_model_dirs() or exit
     scope, replicas, platform = distribution(backend, device)
     precision = choose_precision(mixed_precision, platform)
     keras.mixed_precision.set_dtype_policy(precision)
@@ -359,7 +448,10 @@ def train(
         bert.compile_pretrainer(model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
         optimizer.build(model.trainable_variables)
 
-    meta = {"config_hash": config_hash, "bert_config": bert_config, "train_seconds_before": 0.0}
+    # sessions: [{start_step, started}] of every run that saved a checkpoint in this line of checkpoints;
+    # history: their log windows, each marked with its session.
+    meta = {"config_hash": config_hash, "bert_config": bert_config, "train_seconds_before": 0.0, "sessions": [],
+            "history": []}
     checkpoints = list_checkpoints(model_dir)
     start_step = 0
     if checkpoints:
@@ -367,6 +459,10 @@ def train(
             restored = restore_checkpoint(model, checkpoints[-1][1], config_hash)
         start_step = restored["step"]
         meta["train_seconds_before"] = restored.get("train_seconds", 0.0)
+        if "sessions" in restored:
+            meta["sessions"], meta["history"] = restored["sessions"], restored["history"]
+        else:
+            log.warning("%s keeps no log history (an older checkpoint): the curve starts at its step", checkpoints[-1][1])
         log.info("resumed from %s at step %d", checkpoints[-1][1], start_step)
     else:
         log.info("no checkpoint in %s: starting from step 0", model_dir)
@@ -383,6 +479,8 @@ def train(
     run_start = time.time()
     progress = None
     if start_step < num_train_steps:
+        started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        meta["sessions"] = meta["sessions"] + [{"start_step": start_step, "started": started}]
         # A resumed run shuffles with a seed of its own, as TPUEstimator's restarted input_fn did, rather than
         # replaying the first batches the run already trained on.
         dataset = input_pipeline.make_dataset(
@@ -440,7 +538,10 @@ def train(
         "run_seconds": round(run_seconds, 1),
         "train_seconds": round(meta["train_seconds_before"] + run_seconds, 1),
         "sequences_per_second": round(steps_run * batch_size / run_seconds, 1) if steps_run else None,
-        "losses": progress.history if progress else [],
+        # The whole curve, from step 0: every session that led to this checkpoint, the windows of one that died
+        # after its last checkpoint left out (they belong to weights that were never kept).
+        "sessions": meta["sessions"],
+        "losses": progress.history if progress else meta["history"],
     }
     return model, summary
 
@@ -483,21 +584,24 @@ def write_manifest(summary, path):
 def main(*, manifest_path, final_model_dir, eval_files=(), eval_batch_size=64, eval_steps=100, **train_args):
     """Train, keep the final weights, evaluate on held-out shards, write the manifest and print the metrics.
 
-    Every path may be local or gs://."""
-    model, summary = train(**train_args)
-    export_final_model(model, train_args["bert_config_path"], train_args["vocab_path"], final_model_dir)
-    if eval_files:
-        import evaluate
+    Every path may be local or gs://. The model dir stays locked until the manifest is written."""
+    try:
+        model, summary = train(**train_args)
+        export_final_model(model, train_args["bert_config_path"], train_args["vocab_path"], final_model_dir)
+        if eval_files:
+            import evaluate
 
-        summary["eval"] = evaluate.evaluate(
-            model,
-            eval_files,
-            eval_batch_size,
-            train_args["max_seq_length"],
-            train_args["max_predictions_per_seq"],
-            max_steps=eval_steps,
-        )
-    write_manifest(summary, manifest_path)  # last: its presence marks a finished run
+            summary["eval"] = evaluate.evaluate(
+                model,
+                eval_files,
+                eval_batch_size,
+                train_args["max_seq_length"],
+                train_args["max_predictions_per_seq"],
+                max_steps=eval_steps,
+            )
+        write_manifest(summary, manifest_path)  # last: its presence marks a finished run
+    finally:
+        release_model_dirs()
     last = summary["losses"][-1] if summary["losses"] else {}
     print(
         f"trained to step {summary['final_step']} in {format_seconds(summary['train_seconds'])}"
@@ -545,6 +649,9 @@ def cli(argv=None):
     except Interrupted as stopped:
         log.error("%s", stopped)
         sys.exit(130)
+    except ModelDirBusy as busy:
+        log.error("%s", busy)
+        sys.exit(1)
 
 
 def run_cli(a):
@@ -577,38 +684,37 @@ def run_cli(a):
     )
 
 
-if __name__ == "__main__" and "snakemake" not in globals():
+def snakemake_job(snakemake):
+    """The train rule's job, run inside its log (see the top of this file)."""
+    p = snakemake.params
+    main(
+        manifest_path=snakemake.output.manifest,
+        final_model_dir=snakemake.output.model,
+        eval_files=[snakemake.input.held_out],
+        eval_batch_size=p.eval_batch_size,
+        eval_steps=p.eval_steps,
+        bert_config_path=snakemake.input.bert_config,
+        vocab_path=snakemake.input.vocab,
+        train_files=list(snakemake.input.records),
+        model_dir=os.path.join(p.model_dir, "{config_hash}"),  # a folder per model config
+        backend=p.backend,
+        device=p.device,
+        batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        warmup_steps=p.warmup_steps,
+        num_train_steps=p.num_train_steps,
+        save_checkpoints_steps=p.save_checkpoints_steps,
+        keep_checkpoints=p.keep_checkpoints,
+        log_every_steps=p.log_every_steps,
+        max_seq_length=p.max_seq_length,
+        max_predictions_per_seq=p.max_predictions_per_seq,
+        mixed_precision=p.mixed_precision,
+        jit_compile=p.jit_compile,
+        steps_per_execution=p.steps_per_execution,
+        shuffle_buffer=p.shuffle_buffer,
+        seed=p.seed,
+    )
+
+
+if __name__ == "__main__":
     cli()
-
-if __name__ == "__main__" and "snakemake" in globals():
-    from logs import rule_log
-
-    p = snakemake.params  # noqa: F821
-    with rule_log(snakemake.log[0]):  # noqa: F821
-        main(
-            manifest_path=snakemake.output.manifest,  # noqa: F821
-            final_model_dir=snakemake.output.model,  # noqa: F821
-            eval_files=[snakemake.input.held_out],  # noqa: F821
-            eval_batch_size=p.eval_batch_size,
-            eval_steps=p.eval_steps,
-            bert_config_path=snakemake.input.bert_config,  # noqa: F821
-            vocab_path=snakemake.input.vocab,  # noqa: F821
-            train_files=list(snakemake.input.records),  # noqa: F821
-            model_dir=os.path.join(p.model_dir, "{config_hash}"),  # a folder per model config
-            backend=p.backend,
-            device=p.device,
-            batch_size=p.batch_size,
-            learning_rate=p.learning_rate,
-            warmup_steps=p.warmup_steps,
-            num_train_steps=p.num_train_steps,
-            save_checkpoints_steps=p.save_checkpoints_steps,
-            keep_checkpoints=p.keep_checkpoints,
-            log_every_steps=p.log_every_steps,
-            max_seq_length=p.max_seq_length,
-            max_predictions_per_seq=p.max_predictions_per_seq,
-            mixed_precision=p.mixed_precision,
-            jit_compile=p.jit_compile,
-            steps_per_execution=p.steps_per_execution,
-            shuffle_buffer=p.shuffle_buffer,
-            seed=p.seed,
-        )

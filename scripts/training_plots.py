@@ -1,5 +1,6 @@
 """Report, training section: loss, masked-LM accuracy and next-sentence accuracy against step (from the
-training manifest's logged windows), sequences per second and the final held-out evaluation.
+training manifest's logged windows: the whole curve from step 0, a dashed line where a session resumed),
+sequences per second and the final held-out evaluation.
 """
 
 import json
@@ -33,8 +34,14 @@ def series(losses):
     return out
 
 
+def resumed_at(manifest):
+    """The steps at which a later session took over from a checkpoint."""
+    return [session["start_step"] for session in manifest.get("sessions", [])[1:]]
+
+
 def plot_curves(path, manifest):
     data = series(manifest.get("losses", []))
+    resumes = resumed_at(manifest)
     fig, axes = plt.subplots(1, len(CURVES), figsize=(13, 3.8))
     for ax, (title, lines) in zip(axes, CURVES):
         for key, legend in lines:
@@ -44,6 +51,10 @@ def plot_curves(path, manifest):
                 # The last value, written on the plot: what the run ended with.
                 ax.annotate(f"{values[-1]:.4f}", (steps[-1], values[-1]), textcoords="offset points",
                             xytext=(-4, 6), ha="right", fontsize=8)
+        for step in resumes:
+            ax.axvline(step, color="0.6", linestyle="--", linewidth=1)
+            ax.text(step, 0.98, f" resumed at {step}", transform=ax.get_xaxis_transform(), rotation=90,
+                    va="top", ha="left", fontsize=7, color="0.4")
         ax.set_title(title)
         ax.set_xlabel("step")
         if sum(key in data for key, _ in lines) > 1:
@@ -52,7 +63,7 @@ def plot_curves(path, manifest):
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(f"training to step {manifest.get('final_step', '?')} (batch {manifest.get('batch_size', '?')})")
     fig.tight_layout()
-    save_figure(fig, path, {key: {"step": s, "value": v} for key, (s, v) in data.items()})
+    save_figure(fig, path, {**{key: {"step": s, "value": v} for key, (s, v) in data.items()}, "resumed_at": resumes})
     return data
 
 
@@ -61,6 +72,8 @@ def summary_tables(manifest, metrics):
     run = [
         ("steps trained (final step)", manifest.get("final_step")),
         ("resumed from step", manifest.get("start_step")),
+        ("sessions (the step each began at)", ", ".join(str(s["start_step"]) for s in manifest.get("sessions", []))
+         or None),
         ("batch size", manifest.get("batch_size")),
         ("backend, platform, replicas", f"{manifest.get('backend')}, {manifest.get('platform')}, "
                                         f"{manifest.get('replicas')}"),
@@ -88,7 +101,7 @@ def main(*, manifest_path, metrics_path, plot_path, table_path, json_path):
     metrics = read_json(metrics_path) if metrics_path else manifest.get("eval", {})
     data = plot_curves(plot_path, manifest)
     write_tables(table_path, "Training", summary_tables(manifest, metrics))
-    write_json(json_path, {"curves": data, "evaluation": metrics,
+    write_json(json_path, {"curves": data, "evaluation": metrics, "sessions": manifest.get("sessions", []),
                            "sequences_per_second": manifest.get("sequences_per_second")})
     logging.info("training: %d logged points, final step %s", len(manifest.get("losses", [])),
                  manifest.get("final_step"))

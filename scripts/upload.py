@@ -7,12 +7,14 @@ every object's name, size and MD5, and what this run copied.
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -42,9 +44,24 @@ def gsutil_command():
     return found
 
 
+def run_gsutil(args):
+    """gsutil in a process group of its own, all of which goes when it ends or we stop waiting (an exception, a
+    signal): gsutil forks helper processes that outlive a killed gsutil, even `gsutil ls`."""
+    process = subprocess.Popen(
+        [gsutil_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def gsutil(*args):
     """Run gsutil; turn the failures users meet into one line that says what to do."""
-    result = subprocess.run([gsutil_command(), *args], capture_output=True, text=True)
+    result = run_gsutil(args)
     logging.info("gsutil %s\n%s", " ".join(args), result.stderr.strip())
     if result.returncode != 0:
         err = result.stderr
@@ -96,7 +113,7 @@ def local_files(folder):
 
 def gsutil_ls(pattern, *flags):
     """`gsutil ls`'s output for a URL or wildcard; "" when nothing matches."""
-    result = subprocess.run([gsutil_command(), "ls", *flags, pattern], capture_output=True, text=True)
+    result = run_gsutil(["ls", *flags, pattern])
     if result.returncode != 0:
         if "matched no objects" in result.stderr:
             return ""

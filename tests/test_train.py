@@ -1,11 +1,14 @@
-"""Training runs for real on a tiny model: falling loss, checkpoints, resume after SIGTERM, refusal of a checkpoint
-of another model config, held-out evaluation, the JAX data-parallel path, and the Snakemake rules."""
+"""Training runs for real on a tiny model: falling loss, checkpoints, resume after SIGTERM with the whole curve
+kept, refusal of a checkpoint of another model config and of a second trainer on one folder, held-out
+evaluation, the JAX data-parallel path, and the Snakemake rules."""
 
 import collections
 import glob
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +24,8 @@ import tensorflow as tf  # noqa: E402
 import evaluate  # noqa: E402
 import model as bert  # noqa: E402
 import train  # noqa: E402
+import training_plots  # noqa: E402
+from report_common import figure_data  # noqa: E402
 from synthetic_data import make_examples, tiny_bert_config, write_dataset  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,8 +126,12 @@ def test_manifest_checkpoints_and_tensorboard(trained):
     assert manifest["config_hash"] == summary["config_hash"] and len(manifest["config_hash"]) == 12
     assert manifest["train_seconds"] > 0 and manifest["sequences_per_second"] > 0
     # Named by step, the last `keep_checkpoints` kept, nothing half-written left behind.
-    assert sorted(os.listdir(out / "ckpt")) == ["ckpt-00000100.npz", "ckpt-00000150.npz", "train"]
+    assert sorted(os.listdir(out / "ckpt")) == ["ckpt-00000100.npz", "ckpt-00000150.npz", "train", "trainer.lock"]
     assert manifest["checkpoint"] == str(out / "ckpt" / "ckpt-00000150.npz")
+    # The log windows are kept with the weights they led to.
+    assert train.read_checkpoint_meta(manifest["checkpoint"])["history"] == manifest["losses"]
+    assert [s["start_step"] for s in manifest["sessions"]] == [0]
+    assert {entry["session"] for entry in manifest["losses"]} == {0}
     assert sorted(os.listdir(out / "model")) == ["bert_config.json", "pretrainer.weights.h5", "vocab.txt"]
     tags = collections.Counter()
     for events in glob.glob(str(out / "ckpt" / "train" / "events.out.tfevents.*")):
@@ -278,12 +287,74 @@ def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, sig):
     assert f"resumed from {ckpt}/ckpt-{steps[-1]:08d}.npz at step {steps[-1]}" in rerun.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["start_step"] == steps[-1] and manifest["final_step"] == 400
-    assert manifest["losses"][0]["step"] == (steps[-1] // 25 + 1) * 25
+    # One curve from step 0 to the end, each window once, marked with the session that trained it.
+    assert [entry["step"] for entry in manifest["losses"]] == list(range(25, 401, 25))
+    assert [s["start_step"] for s in manifest["sessions"]] == [0, steps[-1]]
+    assert [entry["session"] for entry in manifest["losses"]] == [int(s > steps[-1]) for s in range(25, 401, 25)]
+    # ... and so does the report's plot, with the resume marked.
+    plot = tmp_path / "curves.svg"
+    training_plots.main(manifest_path=str(tmp_path / "manifest.json"), metrics_path=None, plot_path=str(plot),
+                        table_path=str(tmp_path / "t.html"), json_path=str(tmp_path / "s.json"))
+    plotted = figure_data(plot.read_text())
+    assert plotted["loss"]["step"] == list(range(25, 401, 25)) and plotted["resumed_at"] == [steps[-1]]
+    assert plotted["loss"]["value"] == [entry["loss"] for entry in manifest["losses"]]
     # The optimizer went on counting from the restored step (its schedule too): 400 updates in all, not 400 more.
     meta = train.read_checkpoint_meta(str(ckpt / "ckpt-00000400.npz"))
     iteration = meta["variables"].index("optimizer/iteration")
     assert int(np.load(ckpt / "ckpt-00000400.npz")[f"v{iteration}"]) == 400
     assert meta["train_seconds"] > 0 and meta["step"] == 400
+
+    if sig == signal.SIGTERM:
+        # Resuming at the final step trains nothing and keeps the whole curve.
+        again = subprocess.run(cli_args(data, tmp_path, 400), capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        final = json.loads((tmp_path / "manifest.json").read_text())
+        assert final["start_step"] == 400 and final["losses"] == manifest["losses"]
+        assert final["sessions"] == manifest["sessions"]
+
+
+def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(data, tmp_path):
+    # Many steps and no checkpoint: the first trainer holds the folder until it is killed.
+    first = subprocess.Popen(
+        cli_args(data, tmp_path, 100_000, "--save-checkpoints-steps", "100000"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        lock = tmp_path / "ckpt" / train.LOCK_NAME
+        deadline = time.time() + 180
+        while f'"pid": {first.pid},' not in (lock.read_text() if lock.exists() else ""):
+            assert time.time() < deadline and first.poll() is None, "the first trainer did not start"
+            time.sleep(0.2)
+
+        second = subprocess.run(cli_args(data, tmp_path, 2), capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1, second.stdout + second.stderr
+        errors = [line for line in second.stderr.splitlines() if " ERROR " in line]
+        pattern = (
+            rf"another training process \(pid {first.pid} on {re.escape(socket.gethostname())}, started "
+            rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\) is using {re.escape(str(tmp_path / 'ckpt'))}; "
+            rf"wait for it or stop it: kill {first.pid}"
+        )
+        assert len(errors) == 1 and re.search(pattern + "$", errors[0]), second.stderr
+        assert "Traceback" not in second.stderr and first.poll() is None
+        assert not (tmp_path / "manifest.json").exists()
+    finally:
+        first.kill()
+        first.wait()
+
+    # Its lock went with it, kill -9 and all: the next trainer may start.
+    _, summary = train.train(
+        bert_config_path=data["config"],
+        vocab_path=data["vocab"],
+        train_files=data["train"],
+        model_dir=str(tmp_path / "ckpt"),
+        num_train_steps=2,
+        save_checkpoints_steps=1,
+        **FAST,
+    )
+    train.release_model_dirs()
+    assert summary["start_step"] == 0 and summary["final_step"] == 2
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
 
 
 def test_jax_data_parallel_over_8_devices_trains(data, tmp_path):
