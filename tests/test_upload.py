@@ -1,6 +1,13 @@
 """Upload to Cloud Storage with gsutil, against a real emulator on 127.0.0.1."""
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
 
 import pytest
 
@@ -107,3 +114,46 @@ def test_refused_credentials_are_one_clear_error(tmp_path):
             assert returncode != 0 and not (tmp_path / "results" / "upload" / "manifest.json").exists()
             assert len(errors) == 1 and errors[0].startswith("ERROR: Cloud Storage refused the request ("), errors
             assert reason in errors[0] and errors[0].endswith(LOGIN), errors
+
+
+def processes_naming(text):
+    """Pids of the live processes whose command line contains `text` (zombies have none)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_stopped_gsutil_leaves_no_process_behind(tmp_path):
+    """gsutil forks helpers that outlive a killed gsutil: stopping the caller (Ctrl-C; tpu.py turns SIGTERM into
+    the same) must take them all."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()  # accepts, never answers: gsutil waits on it
+        boto = tmp_path / "boto.cfg"
+        boto.write_text(f"[Credentials]\ngs_json_host = 127.0.0.1\ngs_json_port = {server.getsockname()[1]}\n"
+                        "[Boto]\nhttps_validate_certificates = False\nnum_retries = 0\n"
+                        "[GSUtil]\nprefer_api = json\nsoftware_update_check_period = 0\n")
+        url = f"gs://test-bucket/{uuid.uuid4().hex}/manifest.json"
+        caller = subprocess.Popen(
+            [sys.executable, "-c", "import os, upload; upload.gsutil_ls(os.environ['URL'])"],
+            env=dict(os.environ, BOTO_CONFIG=str(boto), URL=url, PYTHONPATH=os.path.join(os.getcwd(), "scripts")),
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(processes_naming(url)) < 3:  # gsutil and its two helpers
+                assert time.monotonic() < deadline and caller.poll() is None, processes_naming(url)
+                time.sleep(0.1)
+            caller.send_signal(signal.SIGINT)
+            caller.wait(timeout=60)
+            assert processes_naming(url) == []
+        finally:
+            caller.kill()
+            for pid in processes_naming(url):
+                os.kill(pid, signal.SIGKILL)
