@@ -17,10 +17,12 @@ VOCAB_3000 = ["--config", "tokenizer={vocab_size: 3000}"]
 
 
 def tool(name, folder, *args, snakefile=None, check=True):
-    """Run scripts/<name>.py in `folder` with the run's config; Snakemake arguments after the tool's own."""
+    """Run scripts/<name>.py in `folder` with the run's config; Snakemake arguments after the tool's own.
+
+    A plan takes seconds; the timeout turns a hang into a failure."""
     cmd = [sys.executable, os.path.join(ROOT, "scripts", f"{name}.py"), *args,
            "-s", snakefile or os.path.join(ROOT, "Snakefile"), "--configfile", os.path.join(folder, "config.yaml")]
-    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -37,6 +39,13 @@ def mermaid_nodes(text):
         m.group(2).replace("<br/>", " | "): m.group(3)
         for m in re.finditer(r'^\s+(n\d+)\["(.*)"\]:::(\w+)$', text, re.M)
     }
+
+
+def mermaid_edges(text):
+    """{(from label, to label)} of a Mermaid flowchart; a collapsed node's label is its rule."""
+    labels = {m.group(1): m.group(2).split("<br/>")[0]
+              for m in re.finditer(r'^\s+(n\d+)\["(.*)"\]:::\w+$', text, re.M)}
+    return {(labels[a], labels[b]) for a, b in re.findall(r"^\s+(n\d+) --> (n\d+)$", text, re.M)}
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +98,31 @@ def test_plan_on_a_fresh_checkout(tmp_path):
     nodes = mermaid_nodes((tmp_path / "graph" / "jobs.mmd").read_text())
     assert set(rows) <= set(nodes) and set(nodes.values()) == {"run"}
     assert "jobs after it appear once it has run" in drawn.stderr
+
+
+def test_plan_of_train_has_every_rule_of_the_chain(built, tmp_path):
+    # `shard` is a checkpoint: once it has run, Snakemake plans `train` without it (issue 14).
+    chain = ["download", "subset", "normalize", "shard", "pretraining_data", "train"]
+    rows = plan_rows(built, "train")
+    assert [r for r in chain if not any(row["rule"] == r for row in rows.values())] == []
+    assert rows["shard"]["status"] == "up to date"
+    tool("dag", built, "--out", str(tmp_path / "jobs"), "train")
+    tool("dag", built, "--rulegraph", "--out", str(tmp_path / "rules"), "train")
+    for name in ["jobs", "rules"]:
+        edges = mermaid_edges((tmp_path / f"{name}.mmd").read_text())
+        assert set(zip(chain, chain[1:])) <= edges, name
+
+
+def test_plan_with_an_absolute_local_corpus(tmp_path):
+    # dirname("/") is "/": looking for the folder that holds an input once climbed forever (issue 12).
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"line number {i} of the corpus\n" for i in range(100)))
+    write_config(tmp_path, corpus={"source": str(corpus)})
+    rows = plan_rows(tmp_path, "data")
+    assert "download" not in rows  # a local file is read where it is
+    assert rows["subset"]["status"] == "will build"
+    tool("dag", tmp_path, "--out", str(tmp_path / "jobs"), "data")
+    assert ("subset", "normalize") in mermaid_edges((tmp_path / "jobs.mmd").read_text())
 
 
 def test_plan_with_a_bad_config_says_which_key(tmp_path):
@@ -155,9 +189,12 @@ def test_four_hundred_shards_are_one_node(tmp_path):
     assert len([n for n in os.listdir(tmp_path / "results" / "shards") if n.startswith("shard_")]) == 400
 
     tool("dag", tmp_path, "--out", str(tmp_path / "jobs"), "counts", snakefile=snakefile)
-    nodes = mermaid_nodes((tmp_path / "jobs.mmd").read_text())
-    # The shard files are inputs no rule makes once the checkpoint has run, so the graph starts at them.
-    assert nodes == {"count_lines | 400 jobs: 4 done, 396 to run": "partial", "counts": "run"}
+    graph = (tmp_path / "jobs.mmd").read_text()
+    # The shard files are inputs no rule makes, and Snakemake drops the finished checkpoint from its plan;
+    # the graph still starts at the corpus, through `shard` (the local corpus file needs no download).
+    assert mermaid_nodes(graph) == {"subset": "done", "normalize": "done", "shard": "done",
+                                    "count_lines | 400 jobs: 4 done, 396 to run": "partial", "counts": "run"}
+    assert {("normalize", "shard"), ("shard", "count_lines"), ("count_lines", "counts")} <= mermaid_edges(graph)
 
     rows = plan_rows(tmp_path, "counts", snakefile=snakefile)
     per_shard = rows["count_lines ×400"]

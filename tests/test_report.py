@@ -167,6 +167,19 @@ def test_training_section_plots_the_manifest(run):
     assert table["sequences per second (last session)"] == [f"{manifest['sequences_per_second']:.4g}"]
 
 
+def test_rule_graph_shows_the_whole_chain(run):
+    """Snakemake's rule graph in the report: `shard` is a checkpoint whose finished job Snakemake leaves out of
+    the graph unless a rule names its folder as input (issue 14)."""
+    spec = script_json(run["page"], "rulegraph_spec")
+    values = {d["name"]: d["values"] for d in spec["data"]}
+    rules = [node["rule"] for node in values["node-data"]]
+    edges = {(rules[link["source"]], rules[link["target"]])
+             for link in values["link-data"] + values["link-data-direct"]}
+    chain = ["download", "subset", "normalize", "shard", "pretraining_data", "train"]
+    assert set(chain) <= set(rules)
+    assert set(zip(chain, chain[1:])) <= edges
+
+
 def test_training_does_not_request_the_report(run):
     for target in ["data", "train"]:
         jobs = planned_jobs(run["folder"], target, "--forceall")
