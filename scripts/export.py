@@ -5,6 +5,10 @@
 
 keras-hub's BERT computes GELU with the tanh approximation (as google-research/bert did) and layer norms with
 epsilon 1e-12; the Hugging Face config says so ("gelu_new", layer_norm_eps), so both give the same outputs.
+
+Neither exported tokenizer can carry BERT's max_input_chars_per_word (200): keras-hub's maps a word over 100 UTF-8
+bytes to [UNK] and transformers' BertTokenizer one over 100 characters, fixed by the libraries whatever the saved
+files say (tests/test_export.py checks both, and the setting a Hugging Face user can change after loading).
 """
 
 import json

@@ -117,3 +117,45 @@ def test_accent_setting_round_trips_into_both_tokenizers(exported, tmp_path, str
     transformers = pytest.importorskip("transformers")
     hf = transformers.BertTokenizer.from_pretrained(str(tmp_path / "hf"))
     assert hf.backend_tokenizer.normalizer.normalize_str("が") == expected
+
+
+def test_long_words_in_both_tokenizers(exported, tmp_path):
+    """Ours splits words up to google-research/bert's 200 characters; the exports stop at their libraries' limits.
+
+    keras-hub's BertTokenizer maps a word over 100 UTF-8 bytes to [UNK] (a constant of keras-hub and tf-text),
+    transformers' BertTokenizer one over 100 characters (it rebuilds its WordPiece with the tokenizers default
+    whatever the saved files say). Neither can be set in an exported folder; the README says so. This fails when
+    a library changes that, so the export and the README can follow.
+    """
+    from wordpiece import WordPieceTokenizer
+
+    root, pretrainer, _ = exported
+    words = ["x", "##x", "ж", "##ж"]
+    vocab = (root / "model" / "vocab.txt").read_text().split("\n")[:-1]
+    vocab[-len(words) :] = words  # in place of the last [UNUSED_i]: the model's vocabulary size stays
+    vocab_path = tmp_path / "vocab.txt"
+    vocab_path.write_text("\n".join(vocab) + "\n")
+    config = json.loads((root / "model" / "bert_config.json").read_text())
+    export.export_keras_hub(pretrainer, str(vocab_path), str(tmp_path / "kh"))
+    export.export_huggingface(pretrainer, config, str(vocab_path), str(tmp_path / "hf"), SEQ)
+    ours = WordPieceTokenizer(vocab_path)
+    unk = vocab.index("[UNK]")
+    pieces = lambda word: ours.encode(word)  # noqa: E731
+    assert pieces("x" * 150) == [vocab.index("x")] + [vocab.index("##x")] * 149
+    assert pieces("x" * 200)[-1] == vocab.index("##x") and pieces("x" * 201) == [unk]
+
+    keras_tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tmp_path / "kh"))
+    keras_ids = lambda word: np.asarray(keras_tokenizer(word)).tolist()  # noqa: E731
+    assert keras_ids("x" * 100) == pieces("x" * 100) and keras_ids("ж" * 50) == pieces("ж" * 50)
+    assert keras_ids("x" * 101) == keras_ids("x" * 150) == [unk]
+    assert keras_ids("ж" * 51) == [unk] != pieces("ж" * 51)  # 102 bytes: the limit counts bytes
+
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.BertTokenizer.from_pretrained(str(tmp_path / "hf"))
+    hf_ids = lambda word: hf(word, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert hf_ids("x" * 100) == pieces("x" * 100) and hf_ids("ж" * 100) == pieces("ж" * 100)
+    assert hf_ids("x" * 101) == hf_ids("x" * 150) == [unk]
+    # What the README tells a user to do after loading: then it splits as ours does.
+    hf.backend_tokenizer.model.max_input_chars_per_word = 200
+    for word in ("x" * 150, "ж" * 150, "x" * 200, "x" * 201):
+        assert hf_ids(word) == pieces(word)
