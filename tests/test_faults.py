@@ -1,0 +1,151 @@
+"""Faults a user meets: a job killed with kill -9, and errors the project raises on purpose."""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from atomic import atomic_dir, atomic_path, temporary_name_pattern
+from workflow import ROOT, snakemake, write_config
+
+SCRIPTS = os.path.join(ROOT, "scripts")
+
+# A job that rewrites a text file through blocks.transform_lines. With PAUSE_FLAG set it stops, before its
+# fourth block, after creating that file: the moment the test kills it, with three blocks in the hidden file.
+TRANSFORM_JOB = f"""
+import os, sys, time
+sys.path.insert(0, {SCRIPTS!r})
+import blocks
+
+calls = 0
+
+def upper(text):
+    global calls
+    calls += 1
+    if calls == 4 and os.environ.get("PAUSE_FLAG"):
+        open(os.environ["PAUSE_FLAG"], "w").close()
+        time.sleep(600)
+    return text.upper()
+
+blocks.transform_lines(sys.argv[1], sys.argv[2], upper, block_bytes=1 << 16)
+"""
+
+
+def hidden(folder):
+    return sorted(name for name in os.listdir(folder) if name.startswith("."))
+
+
+def test_rerun_after_kill_9_removes_the_killed_attempts_file(tmp_path):
+    src, out = tmp_path / "corpus.txt", tmp_path / "out"
+    src.write_text("".join(f"line {i} of a generated corpus\n" for i in range(100_000)))  # 3.2 MB
+    job = tmp_path / "job.py"
+    job.write_text(TRANSFORM_JOB)
+    dest = out / "proc_dataset.txt"
+    flag = tmp_path / "paused"
+    process = subprocess.Popen([sys.executable, str(job), str(src), str(dest)],
+                               env=dict(os.environ, PAUSE_FLAG=str(flag)))
+    deadline = time.monotonic() + 120  # a guard against a job that never gets there, not a measurement
+    while not flag.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert flag.exists(), "the job never reached its fourth block"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    left = hidden(out)
+    assert len(left) == 1 and temporary_name_pattern(dest).fullmatch(left[0]), left
+    assert (out / left[0]).stat().st_size >= 3 << 16  # killed mid-write: three blocks written
+    assert not dest.exists()
+
+    subprocess.run([sys.executable, str(job), str(src), str(dest)], check=True)
+    assert hidden(out) == []
+    assert dest.read_text() == src.read_text().upper()
+
+
+def test_a_sibling_outputs_temporary_file_is_left_alone(tmp_path):
+    # What killed attempts left: mkstemp's own names, for this output and for outputs beside it.
+    def left_by(name, suffix=".tmp"):
+        fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=tmp_path)
+        os.close(fd)
+        return os.path.basename(path)
+
+    own = [left_by("shard_0002.tfrecord"), left_by("shard_0002.tfrecord")]
+    siblings = [
+        left_by("shard_0002"),  # `.shard_0002.<random>.tmp`: the random part is no `tfrecord`
+        left_by("shard_0002.stats.json"),
+        left_by("shard_0012.tfrecord"),
+        left_by("shard_0002.tfrecord.gz"),
+        left_by("shard_0002.tfrecord", suffix=".svg.tmp"),  # atomic_path(..., suffix=".svg") of that name
+    ]
+    assert all(temporary_name_pattern(tmp_path / "shard_0002.tfrecord").fullmatch(n) for n in own)
+    with atomic_path(tmp_path / "shard_0002.tfrecord") as tmp:
+        assert set(hidden(tmp_path)) == set(siblings) | {os.path.basename(tmp)}  # the stale ones are gone
+        with open(tmp, "w") as f:
+            f.write("records")
+    assert set(hidden(tmp_path)) == set(siblings)
+    assert (tmp_path / "shard_0002.tfrecord").read_text() == "records"
+
+
+def test_atomic_dir_clears_a_killed_attempts_folder_and_only_its_own(tmp_path):
+    stale = tempfile.mkdtemp(prefix=".shards.", suffix=".tmp", dir=tmp_path)
+    with open(os.path.join(stale, "shard_0000"), "w") as f:
+        f.write("half a shard")
+    other = tempfile.mkdtemp(prefix=".shards_old.", suffix=".tmp", dir=tmp_path)
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "shard_0000").write_text("the previous run's shard\n")
+    with atomic_dir(tmp_path / "shards") as tmp:
+        assert hidden(tmp_path) == sorted([os.path.basename(other), os.path.basename(tmp)])
+        with open(os.path.join(tmp, "shard_0000"), "w") as f:
+            f.write("a new shard\n")
+    assert hidden(tmp_path) == [os.path.basename(other)]  # the replaced folder went too
+    assert os.listdir(tmp_path / "shards") == ["shard_0000"]
+    assert (tmp_path / "shards" / "shard_0000").read_text() == "a new shard\n"
+
+
+RAISING_JOB = f"""
+import sys
+sys.path.insert(0, {SCRIPTS!r})
+from logs import PipelineError, rule_log
+
+class SettingError(PipelineError):
+    pass
+
+def check(kind):
+    if kind == "on purpose":
+        raise SettingError("tokenizer.vocab_size: 99 is too small; use at least 262")
+    raise ValueError("an unexpected bug")
+
+with rule_log(sys.argv[1]):
+    check(sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("kind", ["on purpose", "a bug"])
+def test_rule_log_keeps_the_traceback_of_an_error_raised_on_purpose_in_the_log(tmp_path, kind):
+    job = tmp_path / "job.py"
+    job.write_text(RAISING_JOB)
+    log = tmp_path / "job.log"
+    result = subprocess.run([sys.executable, str(job), str(log), kind], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" in log.read_text() and "in check" in log.read_text()
+    if kind == "on purpose":
+        assert result.stderr == "ERROR: tokenizer.vocab_size: 99 is too small; use at least 262\n"
+    else:  # a bug keeps its traceback on the console
+        assert result.stderr.startswith("ERROR: an unexpected bug\nTraceback")
+        assert result.stderr.rstrip().endswith("ValueError: an unexpected bug")
+
+
+def test_a_failed_job_shows_one_error_line_and_logs_the_traceback(tmp_path):
+    corpus = tmp_path / "empty.txt"
+    corpus.write_text("")
+    write_config(tmp_path, corpus={"source": str(corpus)})
+    result = snakemake(tmp_path, "--cores", "1", "data", check=False, timeout=600)
+    console = result.stdout + result.stderr
+    assert result.returncode != 0
+    error = f"ERROR: the corpus {corpus} is empty: point corpus.source at text, one sentence per line"
+    assert console.count(error) == 1 and "Traceback" not in console
+    log = (tmp_path / "results" / "logs" / "subset" / "subset.log").read_text()
+    assert "Traceback" in log and "CorpusError: the corpus" in log
