@@ -53,9 +53,14 @@ def check_format(*, compression, feature_names):
 
 def features(*, feature_names, max_seq_length, max_predictions_per_seq):
     """[(feature name, role, "int" | "float", length)] of one Example, in the order written."""
-    names = FEATURE_NAMES[feature_names]
+    names = names_by_role(feature_names)
     sizes = {"seq": max_seq_length, "pred": max_predictions_per_seq}
-    return [(names.get(role, role), role, kind, sizes.get(size, size)) for role, kind, size in LAYOUT]
+    return [(names[role], role, kind, sizes.get(size, size)) for role, kind, size in LAYOUT]
+
+
+def names_by_role(feature_names):
+    """{role: feature name} of every feature."""
+    return {role: FEATURE_NAMES[feature_names].get(role, role) for role, _, _ in LAYOUT}
 
 
 # ---- writing: protobuf encoding of whole batches with numpy, TFRecord framing, compression -------------------
@@ -282,6 +287,8 @@ def _reader(read, first, compression):
         while len(pending) < n and not (inflate and inflate.eof):
             chunk = read(1 << 16)
             if not chunk:
+                if inflate:
+                    raise EOFError("the gzip stream ends early")
                 break
             pending.extend(inflate.decompress(chunk) if inflate else chunk)
         out = bytes(pending[:n])
@@ -306,14 +313,14 @@ def sniff(read, name):
     take = _reader(read, head, compression)
     try:
         header = take(12)
-    except zlib.error as e:
-        raise ValueError(f"{name}: corrupt gzip stream ({e})") from None
-    if not header:
-        return Format(compression, None, None, None)
-    if len(header) < 12 or struct.unpack("<I", header[8:])[0] != masked_crc(header[:8]):
-        raise ValueError(f"{name}: the first record's header is corrupt")
-    (length,) = struct.unpack("<Q", header[:8])
-    data = take(length + 4)
+        if not header:
+            return Format(compression, None, None, None)
+        if len(header) < 12 or struct.unpack("<I", header[8:])[0] != masked_crc(header[:8]):
+            raise ValueError(f"{name}: the first record's header is corrupt")
+        (length,) = struct.unpack("<Q", header[:8])
+        data = take(length + 4)
+    except (EOFError, zlib.error) as e:
+        raise ValueError(f"{name}: the first record is truncated or corrupt ({e})") from None
     if len(data) < length + 4 or struct.unpack("<I", data[length:])[0] != masked_crc(data[:length]):
         raise ValueError(f"{name}: the first record is truncated or corrupt")
     found = example_features(data[:length])
