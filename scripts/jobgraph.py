@@ -115,21 +115,23 @@ def _kind(serialised):
     return "number"
 
 
-def _reasons(dag, job, producers, params_changed):
+def _reasons(dag, job, producers, params_changed, incomplete=()):
     """(kind, detail) pairs saying why `job` runs, from Snakemake's own Reason.
 
     The kind ("missing output") is what many jobs of one rule have in common; the detail names the files.
+    `incomplete`: the job's outputs that Snakemake marks as left by an interrupted job.
     """
     reason = dag.reason(job)
     out = []
-    if reason.forced:
+    if incomplete:
+        # With --rerun-incomplete (the workflow profile) Snakemake forces these jobs and says only "forced".
+        out.append(("incomplete output (an interrupted run)", files_phrase(incomplete)))
+    elif reason.forced:
         out.append(("forced", ""))
     if reason.noio or reason.nooutput:
         out.append(("always runs (no output files)", ""))
     if reason.missing_output:
         out.append(("missing output", files_phrase(reason.missing_output)))
-    if reason.incomplete_output:
-        out.append(("incomplete output (an interrupted run)", files_phrase(reason.incomplete_output)))
     newer = set(reason.updated_input) - set(reason.updated_input_run)
     if newer:
         out.append(("newer input", files_phrase(newer)))
@@ -188,6 +190,7 @@ def _collect(workflow, earlier=None):
     out = []
     for job in jobs:
         changed = _job_params_changes(workflow, job) if dag.needrun(job) else []
+        incomplete = workflow.async_run(workflow.persistence.incomplete(job)) if dag.needrun(job) else []
         out.append(
             Job(
                 id=ids[job],
@@ -197,7 +200,7 @@ def _collect(workflow, earlier=None):
                 output_patterns=[str(f) for f in job.rule.output],
                 exists=[os.path.exists(f) for f in job.output],
                 needrun=bool(dag.needrun(job)),
-                why=_reasons(dag, job, producers, changed) if dag.needrun(job) else [],
+                why=_reasons(dag, job, producers, changed, incomplete) if dag.needrun(job) else [],
                 deps=sorted({ids[d] for d in (earlier[job] if job in dropped else dag.dependencies[job]) if d in ids}
                             | {ids[d] for d in _folder_producers(job, folders) if d is not job}),
                 checkpoint=bool(job.is_checkpoint),
@@ -263,8 +266,10 @@ def load_plan(args):
     def capture(dag_api, detailed=False):
         # Stands in for `--summary`: the same DAG preparation, then our own reading of it.
         workflow = dag_api.workflow_api._workflow
+        # As a run would: outputs of interrupted jobs are re-run (--rerun-incomplete) or refused.
+        ignore_incomplete = getattr(workflow.execution_settings, "ignore_incomplete", False)
         workflow._prepare_dag(
-            forceall=workflow.dag_settings.forceall, ignore_incomplete=True, lock_warn_only=True
+            forceall=workflow.dag_settings.forceall, ignore_incomplete=ignore_incomplete, lock_warn_only=True
         )
         # Workflow._build_dag in its two steps, noting the jobs in between: resolving the checkpoints drops
         # those that are up to date (see _dropped_checkpoints).

@@ -1,5 +1,6 @@
 """Faults a user meets: a job killed with kill -9, and errors the project raises on purpose."""
 
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +34,21 @@ def upper(text):
 
 blocks.transform_lines(sys.argv[1], sys.argv[2], upper, block_bytes=1 << 16)
 """
+
+
+def alive(group):
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def wait_for(condition, what, limit=300):
+    deadline = time.monotonic() + limit  # a guard against a hang, not a measurement
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
 
 
 def hidden(folder):
@@ -149,3 +165,40 @@ def test_a_failed_job_shows_one_error_line_and_logs_the_traceback(tmp_path):
     assert console.count(error) == 1 and "Traceback" not in console
     log = (tmp_path / "results" / "logs" / "subset" / "subset.log").read_text()
     assert "Traceback" in log and "CorpusError: the corpus" in log
+
+
+def test_kill_9_of_snakemake_and_the_recovery_the_readme_gives(tmp_path):
+    """README, 'Interrupted runs': what a kill -9 of Snakemake leaves, and how to recover."""
+    write_config(tmp_path)
+    target = "results/raw/corpus.txt"
+    markers = tmp_path / ".snakemake" / "incomplete"
+    cmd = [os.path.join(os.path.dirname(sys.executable), "snakemake"), "--cores", "1", target,
+           "-s", os.path.join(ROOT, "Snakefile"), "--configfile", str(tmp_path / "config.yaml")]
+    run = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # its jobs share its process group: the test can end them
+    try:
+        wait_for(lambda: markers.is_dir() and any(markers.iterdir()), "the download job to start")
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        # The job outlives Snakemake, and finishes its output.
+        assert alive(run.pid)
+        wait_for(lambda: not alive(run.pid), "the orphaned job to end")
+    finally:
+        if alive(run.pid):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert (tmp_path / target).stat().st_size > 0
+    assert os.listdir(tmp_path / ".snakemake" / "locks") and os.listdir(markers)
+
+    refused = snakemake(tmp_path, "--cores", "1", target, check=False)
+    assert refused.returncode != 0 and "--unlock" in refused.stderr
+    snakemake(tmp_path, "--unlock")
+    plan = subprocess.run([sys.executable, os.path.join(SCRIPTS, "plan.py"), "--json", target,
+                           "-s", os.path.join(ROOT, "Snakefile"), "--configfile", str(tmp_path / "config.yaml")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=True)
+    row = next(r for r in json.loads(plan.stdout)["rows"] if r["rule"] == "download")
+    assert row["status"] == "will rebuild"
+    assert row["why"] == [f"incomplete output (an interrupted run): {target}"]
+
+    rerun = snakemake(tmp_path, "--cores", "1", target)
+    assert "rule download" in rerun.stdout + rerun.stderr  # the job marked incomplete ran again
+    assert not os.listdir(markers) and hidden(tmp_path / "results" / "raw") == []
