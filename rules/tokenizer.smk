@@ -4,12 +4,16 @@ rule tokenizer_text:
     output:
         train=f"{RESULTS}/tokenizer/train.txt",
         heldout=f"{RESULTS}/tokenizer/heldout.txt",
+        chars=f"{RESULTS}/tokenizer/chars.tsv",
     log:
         f"{RESULTS}/logs/tokenizer_text/tokenizer_text.log",
     benchmark:
         f"{RESULTS}/benchmarks/tokenizer_text/tokenizer_text.tsv"
     params:
         heldout_lines=TOKENIZER["heldout_lines"],
+        input_sentence_size=TOKENIZER["input_sentence_size"],
+        shuffle_input_sentence=TOKENIZER["shuffle_input_sentence"],
+        seed=TOKENIZER["seed"],
         conversion=TOKENIZER["conversion"],
         do_lower_case=TOKENIZER["do_lower_case"],
         strip_accents=STRIP_ACCENTS,
@@ -37,20 +41,12 @@ rule sentencepiece:
     params:
         vocab_size=TOKENIZER["vocab_size"],
         num_placeholders=TOKENIZER["num_placeholders"],
+        conversion=TOKENIZER["conversion"],
         model_type=TOKENIZER["model_type"],
-        input_sentence_size=TOKENIZER["input_sentence_size"],
-        shuffle_input_sentence=TOKENIZER["shuffle_input_sentence"],
         character_coverage=TOKENIZER["character_coverage"],
         seed=TOKENIZER["seed"],
         num_threads=TOKENIZER["num_threads"],
-        # The `bert` conversion's text is already as BERT will see it, so SentencePiece must not NFKC it;
-        # and with CJK split into single characters, its size estimate refuses sizes it can in fact reach.
-        extra_options=(
-            {"normalization_rule_name": "identity", "hard_vocab_limit": False}
-            if TOKENIZER["conversion"] == "bert"
-            else {}
-        )
-        | TOKENIZER["extra_options"],
+        extra_options=TOKENIZER["extra_options"],
     threads: TOKENIZER["num_threads"]
     resources:
         mem_mb=sentencepiece_mem_mb(),
@@ -63,7 +59,8 @@ rule sentencepiece:
 
 rule wordpiece_vocab:
     input:
-        f"{RESULTS}/tokenizer.vocab",
+        pieces=f"{RESULTS}/tokenizer.vocab",
+        chars=f"{RESULTS}/tokenizer/chars.tsv",
     output:
         f"{RESULTS}/vocab.txt",
     log:
@@ -74,6 +71,7 @@ rule wordpiece_vocab:
         vocab_size=TOKENIZER["vocab_size"],
         num_placeholders=TOKENIZER["num_placeholders"],
         conversion=TOKENIZER["conversion"],
+        min_char_frequency=TOKENIZER["min_char_frequency"],
     resources:
         mem_mb=500,
         runtime=5,
@@ -87,6 +85,7 @@ rule vocab_check:
     input:
         vocab=f"{RESULTS}/vocab.txt",
         heldout=f"{RESULTS}/tokenizer/heldout.txt",
+        chars=f"{RESULTS}/tokenizer/chars.tsv",
     output:
         f"{RESULTS}/tokenizer/vocab_check.json",
     log:
@@ -97,6 +96,8 @@ rule vocab_check:
         do_lower_case=TOKENIZER["do_lower_case"],
         strip_accents=STRIP_ACCENTS,
         max_unk_rate=TOKENIZER["max_unk_rate"],
+        conversion=TOKENIZER["conversion"],
+        min_char_frequency=TOKENIZER["min_char_frequency"],
     resources:
         mem_mb=500,
         runtime=10,

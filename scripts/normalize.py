@@ -9,6 +9,7 @@ import regex
 from nltk.tokenize import RegexpTokenizer
 
 from blocks import BLOCK_BYTES, transform_lines
+from logs import PipelineError
 
 _TOKENIZER = RegexpTokenizer(r"\w+")
 # nltk matches with the `regex` engine, whose \w (unlike `re`'s) includes combining marks: use the same.
@@ -32,8 +33,26 @@ def normalize_block(text):
     return "\n".join(" ".join(findall(line)) for line in text.lower().split("\n"))
 
 
+class NotTextError(PipelineError):
+    pass
+
+
+def check_text(path, sample_bytes=1 << 20, max_invalid=0.1):
+    """Stop on a file that is not UTF-8 text, which the recipe's normalisation would quietly turn into noise."""
+    with open(path, "rb") as f:
+        data = f.read(sample_bytes)
+    invalid = len(data) - len(data.decode("utf-8", "ignore").encode("utf-8")) + data.count(b"\0")
+    if data and invalid > max_invalid * len(data):
+        raise NotTextError(
+            f"{path} is not UTF-8 text: {100 * invalid / len(data):.0f}% of its first {len(data):,} bytes are not "
+            f"valid UTF-8 (a binary file, or text in another encoding: convert it with "
+            f"`iconv -f <encoding> -t utf-8`); point corpus.source at UTF-8 text, one sentence a line"
+        )
+
+
 def normalize_file(src, dest, processes=1, block_bytes=BLOCK_BYTES):
     """Normalise every line of `src` into `dest` on `processes` processes; returns the number of lines."""
+    check_text(src)
     return transform_lines(src, dest, normalize_block, processes=processes, block_bytes=block_bytes,
                            what="normalising")
 

@@ -9,6 +9,8 @@ import logging
 from collections import Counter
 
 from atomic import atomic_path
+from tokenizer_text import read_chars
+from vocab import three_digits
 from logs import PipelineError
 from wordpiece import WordPieceTokenizer
 
@@ -61,18 +63,56 @@ def vocab_coverage(vocab_path, text_path, *, do_lower_case, strip_accents):
     }
 
 
-def check_vocab(vocab_path, text_path, out_path, *, do_lower_case, strip_accents, max_unk_rate):
+def unknown_advice(unknown_words, tokenizer, *, conversion, char_counts, min_char_frequency):
+    """Why the held-out words became [UNK], and the setting that changes it (never one already in force)."""
+    if conversion != "bert":
+        return "use tokenizer.conversion: bert (every character then gets an entry)"
+    total = sum(char_counts.values()) or 1
+    long_words, rare, unseen = 0, {}, set()
+    for word in unknown_words:
+        if len(word) > tokenizer.max_input_chars_per_word:
+            long_words += 1
+        for c in word:
+            if c not in tokenizer.vocab:
+                if c in char_counts:
+                    rare[c] = char_counts[c] / total
+                else:
+                    unseen.add(c)
+    advice = []
+    if rare:
+        advice.append(
+            f"characters rarer than tokenizer.min_char_frequency ({min_char_frequency:g}) have no entry "
+            f"({' '.join(sorted(rare))}): set it to at most {three_digits(min(rare.values()), up=False)}"
+        )
+    if unseen:
+        advice.append(
+            f"characters that never occur in the training text ({' '.join(sorted(unseen)[:20])}): give it more "
+            f"text (corpus.max_lines / corpus.source)"
+        )
+    if long_words:
+        advice.append(
+            f"{long_words} of these words are longer than BERT's {tokenizer.max_input_chars_per_word} characters "
+            f"a word (text written without spaces?), which BERT's tokenizer never splits"
+        )
+    return "; ".join(advice) or "raise tokenizer.vocab_size"
+
+
+def check_vocab(vocab_path, text_path, chars_path, out_path, *, do_lower_case, strip_accents, max_unk_rate,
+                conversion, min_char_frequency):
     stats = vocab_coverage(vocab_path, text_path, do_lower_case=do_lower_case, strip_accents=strip_accents)
     stats["max_unk_rate"] = max_unk_rate
     logging.info("held-out coverage: %s", json.dumps(stats, ensure_ascii=False))
     rate = stats["unk_rate"]
     if rate is not None and rate > max_unk_rate:
+        unknown = [w for w, _ in stats["most_common_unknown_words"]]
+        tokenizer = WordPieceTokenizer(vocab_path, do_lower_case=do_lower_case, strip_accents=strip_accents)
+        advice = unknown_advice(unknown, tokenizer, conversion=conversion, char_counts=read_chars(chars_path),
+                                min_char_frequency=min_char_frequency)
         raise CoverageError(
             f"{100 * rate:.2f}% of held-out WordPiece tokens are [UNK] (limit {100 * max_unk_rate:g}%, "
             f"tokenizer.max_unk_rate): vocab.txt does not cover this text as BERT's tokenizer splits it "
-            f"(e.g. {', '.join(w for w, _ in stats['most_common_unknown_words'][:5])}). "
-            f"Use tokenizer.conversion: bert, "
-            f"or raise tokenizer.vocab_size / tokenizer.character_coverage"
+            f"(e.g. {', '.join(unknown[:5])}). {advice[0].upper() + advice[1:]} "
+            f"(or raise tokenizer.max_unk_rate to accept it)"
         )
     with atomic_path(out_path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(stats, f, indent=2, ensure_ascii=False)
@@ -86,8 +126,7 @@ if __name__ == "__main__" and "snakemake" in globals():
         check_vocab(
             snakemake.input.vocab,
             snakemake.input.heldout,
+            snakemake.input.chars,
             snakemake.output[0],
-            do_lower_case=snakemake.params.do_lower_case,
-            strip_accents=snakemake.params.strip_accents,
-            max_unk_rate=snakemake.params.max_unk_rate,
+            **dict(snakemake.params.items()),
         )

@@ -6,10 +6,9 @@ import pytest
 
 from multilingual import SCRIPTS, sample_lines
 from normalize import normalize_file
-from tokenizer import TokenizerError, train_sentencepiece
-from tokenizer_text import default_strip_accents, write_tokenizer_text
-from vocab import VocabError, write_bert_vocab
-from vocab_check import CoverageError, check_vocab, vocab_coverage
+from tokenizer_stage import build_tokenizer
+from tokenizer_text import default_strip_accents
+from vocab_check import CoverageError, check_vocab
 from wordpiece import WordPieceTokenizer
 
 LANG = {"latin": "fr", "cyrillic": "ru", "greek": "el", "arabic": "ar", "hebrew": "he", "devanagari": "hi",
@@ -17,27 +16,15 @@ LANG = {"latin": "fr", "cyrillic": "ru", "greek": "el", "arabic": "ar", "hebrew"
         "chinese": "zh_cn", "chinese_traditional": "zh_tw", "japanese": "ja"}
 
 
-def build_vocab(folder, script, conversion, vocab_size=3000, num_placeholders=256):
-    """The tokenizer stage, run on a sample as the pipeline runs it; returns the held-out coverage."""
-    raw, proc = folder / "dataset.txt", folder / "proc_dataset.txt"
+def build_vocab(folder, script, conversion, vocab_size=3000):
+    """The tokenizer stage, run on a sample as the pipeline runs it (schema defaults, character_coverage
+    0.9995 included); a "corpus too small" error is followed as a user would. Returns the held-out coverage."""
+    raw = folder / "dataset.txt"
     raw.write_text("\n".join(sample_lines(script, 700)) + "\n", encoding="utf-8")
-    normalize_file(raw, proc)
     strip = default_strip_accents("auto", LANG[script])
-    write_tokenizer_text(proc, folder / "train.txt", folder / "heldout.txt", heldout_lines=60,
-                         conversion=conversion, do_lower_case=True, strip_accents=strip)
-    extra = {"normalization_rule_name": "identity", "hard_vocab_limit": False} if conversion == "bert" else {}
-    while True:
-        try:
-            train_sentencepiece(folder / "train.txt", folder / "t.model", folder / "t.vocab",
-                                vocab_size=vocab_size, num_placeholders=num_placeholders,
-                                character_coverage=1.0, extra_options=extra)
-            vocab = write_bert_vocab(folder / "t.vocab", folder / "vocab.txt", vocab_size, num_placeholders,
-                                     conversion)
-            break
-        except (TokenizerError, VocabError) as error:  # what a user does: take the size the message names
-            vocab_size = int(re.search(r"vocab_size to at most (\d+)", str(error)).group(1))
-    assert len(vocab) == vocab_size
-    stats = vocab_coverage(folder / "vocab.txt", folder / "heldout.txt", do_lower_case=True, strip_accents=strip)
+    settings, stats = build_tokenizer(raw, folder, strip_accents=strip, follow_advice=True, heldout_lines=60,
+                                      conversion=conversion, vocab_size=vocab_size)
+    assert len((folder / "vocab.txt").read_text(encoding="utf-8").splitlines()) == settings["vocab_size"]
     return stats, strip
 
 
@@ -62,8 +49,9 @@ def test_recipe_conversion_fails_cjk(tmp_path, script):
 def test_check_stops_the_run_above_the_threshold(tmp_path):
     build_vocab(tmp_path, "chinese", "recipe")
     with pytest.raises(CoverageError, match=r"tokenizer.max_unk_rate.*tokenizer.conversion: bert"):
-        check_vocab(tmp_path / "vocab.txt", tmp_path / "heldout.txt", tmp_path / "check.json",
-                    do_lower_case=True, strip_accents=True, max_unk_rate=0.01)
+        check_vocab(tmp_path / "vocab.txt", tmp_path / "heldout.txt", tmp_path / "chars.tsv", tmp_path / "check.json",
+                    do_lower_case=True, strip_accents=True, max_unk_rate=0.01, conversion="recipe",
+                    min_char_frequency=1e-7)
     assert not (tmp_path / "check.json").exists()
 
 
