@@ -50,26 +50,21 @@ from tensorflow.core.framework import summary_pb2
 
 import input_pipeline
 from atomic import atomic_dir, atomic_path
+from logs import PipelineError
 
 log = logging.getLogger("train")
 CHECKPOINT = re.compile(r"ckpt-(\d+)\.npz$")
 
 
-class CheckpointMismatch(RuntimeError):
+class CheckpointMismatch(PipelineError):
     pass
 
 
-class Interrupted(RuntimeError):
+class Interrupted(PipelineError):
     pass
 
 
-try:
-    from logs import PipelineError as _Refusal  # the project's errors: one line on the console, no traceback
-except ImportError:
-    _Refusal = RuntimeError
-
-
-class ModelDirBusy(_Refusal):
+class ModelDirBusy(PipelineError):
     pass
 
 
@@ -98,8 +93,9 @@ def distribution(backend, device):
         if len(devices) > 1:
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return contextlib.nullcontext, len(devices), devices[0].split(":")[0].lower()
-    if device == "tpu":
-        raise ValueError("TensorFlow 2.21 has no TPU runtime: set train.backend to jax for TPUs")
+    from tpu import check_backend  # the same check the workflow runs before any job
+
+    check_backend(backend=backend, device=device, tpu_name=None)
     if device == "cpu" and tf.config.list_physical_devices("GPU"):
         tf.config.set_visible_devices([], "GPU")  # before TensorFlow initialises them
     gpus = tf.config.list_logical_devices("GPU")
@@ -649,8 +645,8 @@ def cli(argv=None):
     except Interrupted as stopped:
         log.error("%s", stopped)
         sys.exit(130)
-    except ModelDirBusy as busy:
-        log.error("%s", busy)
+    except PipelineError as error:  # what to change, in one line; no traceback
+        log.error("%s", error)
         sys.exit(1)
 
 

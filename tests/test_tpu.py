@@ -107,6 +107,11 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path):
             assert manifest["tpu"]["queued_resources"] == [first, second]
             assert standin.preempted == [first]
             assert manifest["final_step"] == 30 and 10 <= manifest["start_step"] < 30  # resumed, not restarted
+            # the whole curve came back with the manifest: both VMs' windows, each marked with its session
+            assert [(w["step"], w["session"]) for w in manifest["losses"]] == [
+                (step, int(step > manifest["start_step"])) for step in (10, 20, 30)
+            ]
+            assert [s["start_step"] for s in manifest["sessions"]] == [0, manifest["start_step"]]
             assert manifest["model_dir"].startswith("gs://test-bucket/run/bert_model/checkpoints/")
             assert standin.resources == {}  # both TPUs deleted
             assert ("DELETE", f"/v2/{first}") in standin.calls and ("DELETE", f"/v2/{second}") in standin.calls
