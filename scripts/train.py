@@ -458,7 +458,7 @@ def train(
         if "sessions" in restored:
             meta["sessions"], meta["history"] = restored["sessions"], restored["history"]
         else:
-            log.warning("%s keeps no log history (an older checkpoint): the curve starts at its step", checkpoints[-1][1])
+            log.warning("%s keeps no log history (an older checkpoint): the curve starts here", checkpoints[-1][1])
         log.info("resumed from %s at step %d", checkpoints[-1][1], start_step)
     else:
         log.info("no checkpoint in %s: starting from step 0", model_dir)
