@@ -12,14 +12,15 @@ the `bert` conversion SentencePiece learns one piece more than the recipe asks, 
 converts to nothing.
 """
 
+import logging
 import math
 
 from atomic import atomic_path
 from logs import PipelineError
 from tokenizer_text import read_chars
-from wordpiece import is_cjk, is_punctuation
+from wordpiece import SPECIAL_TOKENS, is_cjk, is_punctuation
 
-CONTROL_SYMBOLS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+CONTROL_SYMBOLS = list(SPECIAL_TOKENS)  # vocab.txt's first lines, in BERT's order
 WORD_START = "\u2581"  # SentencePiece's "▁"
 # BERT splits these off as words of their own: every ASCII one, and the typographic ones common in prose.
 PUNCTUATION = [chr(c) for c in range(33, 127) if is_punctuation(chr(c))] + list("¡«·»¿‐–—‘’‚“”„…")
@@ -132,6 +133,14 @@ def write_bert_vocab(sentencepiece_vocab_path, chars_path, vocab_path, **setting
                        **settings)
     with atomic_path(vocab_path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.writelines(token + "\n" for token in vocab)
+    learned = set(map(wordpiece_token, read_sentencepiece_vocab(sentencepiece_vocab_path)))
+    placeholders = sum(t.startswith("[UNUSED_") for t in vocab)
+    logging.info(
+        "vocab.txt: %d lines: %d control symbols, %d converted pieces, %d character and punctuation entries "
+        "SentencePiece did not learn, %d placeholders",
+        len(vocab), len(CONTROL_SYMBOLS), sum(t in learned for t in vocab),
+        len(vocab) - len(CONTROL_SYMBOLS) - placeholders - sum(t in learned for t in vocab), placeholders,
+    )
     return vocab
 
 

@@ -1,7 +1,9 @@
 """The whole chain, run for real on the offline default: targets, incremental rebuilds, bad input."""
 
+import gzip
 import json
 import os
+import re
 
 import pytest
 
@@ -117,8 +119,14 @@ def test_vocab_too_large_for_the_corpus_says_which_value_to_lower(tmp_path):
     write_config(tmp_path, corpus={"source": str(tmp_path / "corpus.txt")}, tokenizer={"heldout_lines": 10})
     result = snakemake(tmp_path, "--cores", "1", "data", check=False)
     assert result.returncode != 0
-    assert "set tokenizer.vocab_size to at most" in result.stdout + result.stderr
-    assert not (tmp_path / "results" / "vocab.txt").exists()
+    advice = re.search(r"set tokenizer.vocab_size to at most (\d+)", result.stdout + result.stderr)
+    assert advice and not (tmp_path / "results" / "vocab.txt").exists()
+    # following the advice works, and gives exactly that many lines
+    size = int(advice.group(1))
+    write_config(tmp_path, corpus={"source": str(tmp_path / "corpus.txt")}, tokenizer={"heldout_lines": 10,
+                                                                                        "vocab_size": size})
+    snakemake(tmp_path, "--cores", "1", "results/vocab.txt")
+    assert len((tmp_path / "results" / "vocab.txt").read_text(encoding="utf-8").splitlines()) == size
 
 
 @pytest.mark.parametrize("form,start", [("dot", "digraph"), ("mermaid-js", "---")])
@@ -128,3 +136,64 @@ def test_job_graph_before_anything_is_built(tmp_path, form, start):
     assert result.stdout.startswith(start)
     for rule in DATA_RULES:
         assert rule in result.stdout
+
+
+def results_state(folder):
+    """{path: (bytes hash, mtime)} of every file under results/."""
+    import hashlib
+
+    state = {}
+    for path in sorted((folder / "results").rglob("*")):
+        if path.is_file():
+            state[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    return state
+
+
+@pytest.mark.parametrize(
+    "bad,advice,fixed",
+    [
+        (
+            "pretraining_data={max_seq_length: 1024}",
+            "set pretraining_data.max_seq_length to at most 512, or model.max_position_embeddings to at least 1024",
+            "pretraining_data={max_seq_length: 512}",
+        ),
+        (
+            "model={hidden_size: 100, num_attention_heads: 12}",
+            "set model.hidden_size to 96 or 108, or model.num_attention_heads to 10",
+            "model={hidden_size: 96, num_attention_heads: 12}",
+        ),
+        ("train={device: tpu}", "set train.backend to jax", "train={device: tpu, backend: jax}"),
+    ],
+)
+def test_bad_combination_fails_before_any_job_and_keeps_every_output(built, bad, advice, fixed):
+    """The jobs' own checks of config values (bert_config.py, pretraining_data.py, tpu.py) run before any job:
+    a real run with a bad combination changes nothing on a built folder, and its advice, followed, passes."""
+    before = results_state(built)
+    result = snakemake(built, "--cores", "2", "train", "--config", bad, check=False)
+    assert result.returncode != 0
+    assert advice in result.stdout + result.stderr
+    assert "Job stats" not in result.stdout + result.stderr
+    assert results_state(built) == before
+    snakemake(built, "-n", "train", "--config", fixed)
+
+
+def test_gzip_records_train_end_to_end(built, tmp_path):
+    """pretraining_data.compression: gzip on a built folder: every shard is rebuilt compressed, and training and
+    evaluation read them (they learn the compression from the files)."""
+    import shutil
+
+    folder = tmp_path / "run"
+    shutil.copytree(built, folder, symlinks=True)
+    shutil.rmtree(folder / "results" / "checkpoints")  # train from step 0, on the compressed records
+    snakemake(folder, "--cores", "2", "train", "evaluate", "--config", "pretraining_data={compression: gzip}")
+    results = folder / "results"
+    records = sorted((results / "pretraining_data").glob("shard_*.tfrecord"))
+    assert len(records) >= 3 and all(path.read_bytes()[:2] == b"\x1f\x8b" for path in records)
+    manifest = json.loads((results / "trained" / "manifest.json").read_text())
+    assert manifest["start_step"] == 0 and manifest["final_step"] == QUICK_TRAIN["num_train_steps"]
+    held_out = json.loads(records[-1].with_name(records[-1].name.replace(".tfrecord", ".stats.json")).read_text())
+    metrics = json.loads((results / "trained" / "eval_metrics.json").read_text())
+    assert metrics["examples"] == held_out["instances"] > 0
+    # The same examples, compressed: gzip only changed the bytes on disk.
+    plain = built / "results" / "pretraining_data" / records[0].name
+    assert gzip.decompress(records[0].read_bytes()) == plain.read_bytes()
