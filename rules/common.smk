@@ -7,7 +7,11 @@ from snakemake.utils import validate
 
 # The scripts' own definitions, so that the workflow and its jobs agree on them.
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+from bert_config import make_bert_config
+from logs import PipelineError
+from pretraining_data import check_settings as check_pretraining_data
 from tokenizer_text import default_strip_accents
+from tpu import check_backend
 from vocab import CONTROL_SYMBOLS
 
 
@@ -92,7 +96,7 @@ STRIP_ACCENTS = default_strip_accents(TOKENIZER["strip_accents"], CORPUS["lang"]
 
 
 def check_config():
-    """Checks the schema cannot express; each names the key to change."""
+    """Checks the schema cannot express, run before any job; each names the key to change."""
     source = CORPUS["source"]
     if source not in ("sample", "opensubtitles") and not source.startswith(("http://", "https://")):
         if not os.path.isfile(source):
@@ -103,12 +107,32 @@ def check_config():
         raise WorkflowError("tpu.name is set but bucket is not: a TPU VM trains from a Cloud Storage bucket")
     if TPU and not TPU["project"]:
         raise WorkflowError("tpu.project: name the Google Cloud project that the TPU belongs to")
-    if TPU and TRAIN["backend"] != "jax":
-        raise WorkflowError("train.backend must be jax with a TPU (TensorFlow 2.21 has no TPU runtime)")
     if TPU and not MODEL_DIR.startswith("gs://"):
         raise WorkflowError(
             f"train.model_dir: {MODEL_DIR!r} is not a gs:// URL, and a TPU VM keeps its checkpoints in the bucket"
         )
+    # The jobs' own checks of values the config alone decides, by the functions the jobs call: a bad combination
+    # stops here, not after the jobs before it have overwritten good outputs.
+    examples = config["pretraining_data"]
+    try:
+        check_backend(backend=TRAIN["backend"], device=TRAIN["device"], tpu_name=TPU["name"] if TPU else None)
+        check_pretraining_data(
+            **{
+                key: examples[key]
+                for key in (
+                    "max_seq_length",
+                    "max_predictions_per_seq",
+                    "masked_lm_prob",
+                    "short_seq_prob",
+                    "dupe_factor",
+                    "compression",
+                    "feature_names",
+                )
+            }
+        )
+        make_bert_config(config["model"], TOKENIZER["vocab_size"], max_seq_length=examples["max_seq_length"])
+    except PipelineError as error:
+        raise WorkflowError(str(error)) from None
     smallest = TOKENIZER["num_placeholders"] + len(CONTROL_SYMBOLS) + 1
     if TOKENIZER["vocab_size"] < smallest:
         raise WorkflowError(

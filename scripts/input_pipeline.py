@@ -52,7 +52,7 @@ def record_formats(files, max_seq_length, max_predictions_per_seq):
             written.setdefault((fmt.feature_names, fmt.max_seq_length, fmt.max_predictions_per_seq), path)
     if len(written) > 1:
         (one, a), (other, b) = list(written.items())[:2]
-        raise ValueError(
+        raise records.RecordError(
             f"{a} ({_settings(one)}) and {b} ({_settings(other)}) were written with other settings: "
             "rebuild the examples with one pretraining_data config"
         )
@@ -60,7 +60,7 @@ def record_formats(files, max_seq_length, max_predictions_per_seq):
     if written:
         (((names, seq, pred), path),) = written.items()
         if (seq, pred) != (max_seq_length, max_predictions_per_seq):
-            raise ValueError(
+            raise records.RecordError(
                 f"{path} holds examples of max_seq_length {seq} and max_predictions_per_seq {pred}, but "
                 f"{max_seq_length} and {max_predictions_per_seq} were asked for: ask for {seq} and {pred} "
                 "(pretraining_data.max_seq_length, max_predictions_per_seq), or rebuild the examples"

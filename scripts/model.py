@@ -17,6 +17,8 @@ from keras import ops
 from keras_hub.layers import MaskedLMHead
 from keras_hub.src.utils.keras_utils import gelu_approximate  # the GELU of BertBackbone's layers
 
+from bert_config import make_bert_config
+
 BERT_CONFIG_KEYS = (
     "vocab_size",
     "hidden_size",
@@ -40,11 +42,11 @@ def read_bert_config(path):
     missing = [key for key in BERT_CONFIG_KEYS if key not in config]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}")
-    # keras-hub's BERT computes GELU with the tanh approximation: google-research/bert's "gelu", HF's "gelu_new".
-    if config["hidden_act"] not in ("gelu", "gelu_new"):
-        raise ValueError(f"{path}: hidden_act {config['hidden_act']!r} is not supported, only 'gelu' (tanh form)")
-    if config["hidden_size"] % config["num_attention_heads"]:
-        raise ValueError(f"{path}: hidden_size must be a multiple of num_attention_heads")
+    # The checks that wrote it (bert_config.py): activation, sizes, probabilities, heads dividing the width.
+    try:
+        make_bert_config({key: config[key] for key in BERT_CONFIG_KEYS if key != "vocab_size"}, config["vocab_size"])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     return config
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 import records
 from atomic import atomic_path
-from logs import rule_log
+from logs import PipelineError, rule_log
 from wordpiece import MAX_INPUT_CHARS_PER_WORD, WordPieceTokenizer
 
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -38,6 +38,10 @@ BATCH = 4096
 
 # Replacement chosen for a masked position.
 MASKED, UNCHANGED, RANDOM = 0, 1, 2
+
+
+class SettingsError(PipelineError, ValueError):
+    """A pretraining_data setting out of range; the message names the key and a value that works."""
 
 
 def shard_seed(random_seed, shard_name):
@@ -281,25 +285,25 @@ def check_settings(
     """Raise one line naming the pretraining_data key and a value that works; the workflow runs this before any
     job (rules/common.smk), the job again for direct calls."""
     if max_seq_length < 5:
-        raise ValueError(
+        raise SettingsError(
             f"pretraining_data.max_seq_length must be at least 5 ([CLS], [SEP], [SEP] and a token each side), "
             f"got {max_seq_length}; the recipe uses 128"
         )
     if max_predictions_per_seq < 1:
-        raise ValueError(
+        raise SettingsError(
             f"pretraining_data.max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}; "
             "the recipe uses 20"
         )
     if not 0 < masked_lm_prob <= 1:
-        raise ValueError(
+        raise SettingsError(
             f"pretraining_data.masked_lm_prob must be in (0, 1], got {masked_lm_prob}; the recipe uses 0.15"
         )
     if not 0 <= short_seq_prob <= 1:
-        raise ValueError(
+        raise SettingsError(
             f"pretraining_data.short_seq_prob must be in [0, 1], got {short_seq_prob}; the recipe uses 0.1"
         )
     if dupe_factor < 1:
-        raise ValueError(f"pretraining_data.dupe_factor must be at least 1, got {dupe_factor}; the recipe uses 5")
+        raise SettingsError(f"pretraining_data.dupe_factor must be at least 1, got {dupe_factor}; the recipe uses 5")
     records.check_format(compression=compression, feature_names=feature_names)
 
 

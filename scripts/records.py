@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import google_crc32c
 import numpy as np
 
+from logs import PipelineError
+
 # pretraining_data.compression -> TFRecordDataset's compression_type.
 COMPRESSIONS = {"none": "", "gzip": "GZIP"}
 # pretraining_data.feature_names -> the names of the three features that differ between schemes, keyed by the
@@ -39,14 +41,18 @@ LAYOUT = (
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+class RecordError(PipelineError, ValueError):
+    """A setting no reader knows, or a file that is not what a reader expects."""
+
+
 def check_format(*, compression, feature_names):
     """Raise one clear line for a compression or naming scheme that no reader knows."""
     if compression not in COMPRESSIONS:
-        raise ValueError(
+        raise RecordError(
             f"pretraining_data.compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}"
         )
     if feature_names not in FEATURE_NAMES:
-        raise ValueError(
+        raise RecordError(
             f"pretraining_data.feature_names must be one of {', '.join(FEATURE_NAMES)}, got {feature_names!r}"
         )
 
@@ -309,26 +315,29 @@ def sniff(read, name):
     elif not head:
         return Format("none", None, None, None)
     else:
-        raise ValueError(f"{name} is not a TFRecord file, plain or gzip-compressed")
+        raise RecordError(f"{name} is not a TFRecord file, plain or gzip-compressed")
     take = _reader(read, head, compression)
     try:
         header = take(12)
         if not header:
             return Format(compression, None, None, None)
         if len(header) < 12 or struct.unpack("<I", header[8:])[0] != masked_crc(header[:8]):
-            raise ValueError(f"{name}: the first record's header is corrupt")
+            raise RecordError(f"{name}: the first record's header is corrupt")
         (length,) = struct.unpack("<Q", header[:8])
         data = take(length + 4)
     except (EOFError, zlib.error) as e:
-        raise ValueError(f"{name}: the first record is truncated or corrupt ({e})") from None
+        raise RecordError(f"{name}: the first record is truncated or corrupt ({e})") from None
     if len(data) < length + 4 or struct.unpack("<I", data[length:])[0] != masked_crc(data[:length]):
-        raise ValueError(f"{name}: the first record is truncated or corrupt")
-    found = example_features(data[:length])
+        raise RecordError(f"{name}: the first record is truncated or corrupt")
+    try:
+        found = example_features(data[:length])
+    except (ValueError, KeyError, UnicodeDecodeError):
+        raise RecordError(f"{name}: the first record is not a tf.train.Example") from None
     for scheme, names in FEATURE_NAMES.items():
         if names["token_ids"] in found:
             break
     else:
-        raise ValueError(
+        raise RecordError(
             f"{name}: its records hold {', '.join(sorted(found))}, none of the token-id features "
             f"{', '.join(names['token_ids'] for names in FEATURE_NAMES.values())} of pre-training examples"
         )
@@ -336,7 +345,7 @@ def sniff(read, name):
     pred = found.get("masked_lm_positions", (None, 0))[1]
     for feature, _, kind, size in features(feature_names=scheme, max_seq_length=seq, max_predictions_per_seq=pred):
         if found.get(feature) != (kind, size):
-            raise ValueError(
+            raise RecordError(
                 f"{name}: feature {feature} is {found.get(feature, 'missing')}, but a pre-training example with "
                 f"{seq} token ids needs ({kind!r}, {size})"
             )

@@ -39,6 +39,17 @@ class TpuError(PipelineError):
     pass
 
 
+def check_backend(*, backend, device, tpu_name):
+    """A TPU, named (tpu.name) or asked for (train.device), trains with JAX: TensorFlow 2.21 has no TPU runtime.
+    The workflow runs this before any job (rules/common.smk), train.py again for its command line."""
+    if backend != "jax" and (tpu_name or device == "tpu"):
+        asked = "tpu.name is set" if tpu_name else "train.device is tpu"
+        raise TpuError(
+            f"train.backend must be jax with a TPU ({asked}, and TensorFlow 2.21 has no TPU runtime): "
+            "set train.backend to jax"
+        )
+
+
 # ---- what the TPU VM runs ----------------------------------------------------------------------------------------
 
 

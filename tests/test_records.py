@@ -145,6 +145,11 @@ def test_sniff_rejects_what_is_not_records(tmp_path, built):
         writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
     with pytest.raises(ValueError, match="records hold label, none of the token-id features input_ids, input_word_ids"):
         sniff_file(other)
+    # A record whose framing is right but whose bytes are no Example.
+    noise = tmp_path / "noise.tfrecord"
+    noise.write_bytes(records.tfrecord_frames(np.frombuffer(b"\x0a\xff\xff\xff", np.uint8), np.array([4])))
+    with pytest.raises(records.RecordError, match="the first record is not a tf.train.Example"):
+        sniff_file(noise)
 
 
 def batches(files, **kwargs):
