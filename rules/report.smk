@@ -21,6 +21,12 @@ rule corpus_stats:
             category="1. Corpus",
             labels={"figure": "line-length histogram"},
         ),
+        plot_data=report(
+            f"{RESULTS}/report/corpus/line_lengths.json",
+            caption="../report/corpus_line_lengths_data.rst",
+            category="1. Corpus",
+            labels={"figure": "line-length histogram: its numbers (JSON)"},
+        ),
         json=f"{RESULTS}/report/corpus/stats.json",
     log:
         f"{RESULTS}/logs/corpus_stats/corpus_stats.log",
@@ -44,13 +50,19 @@ rule tokenizer_stats:
             f"{RESULTS}/report/tokenizer/summary.html",
             caption="../report/tokenizer_summary.rst",
             category="2. Tokenizer",
-            labels={"figure": "vocabulary, [UNK] rate, sample of pieces"},
+            labels={"figure": "vocabulary, [UNK] rate, tokens and their pieces"},
         ),
         plot=report(
             f"{RESULTS}/report/tokenizer/pieces_per_word.svg",
             caption="../report/tokenizer_pieces_per_word.rst",
             category="2. Tokenizer",
             labels={"figure": "WordPiece tokens per word"},
+        ),
+        plot_data=report(
+            f"{RESULTS}/report/tokenizer/pieces_per_word.json",
+            caption="../report/tokenizer_pieces_per_word_data.rst",
+            category="2. Tokenizer",
+            labels={"figure": "WordPiece tokens per word: its numbers (JSON)"},
         ),
         json=f"{RESULTS}/report/tokenizer/stats.json",
     log:
@@ -85,6 +97,12 @@ rule pretraining_stats:
             category="3. Pre-training data",
             labels={"figure": "sequence lengths, instances per shard"},
         ),
+        plot_data=report(
+            f"{RESULTS}/report/pretraining_data/sequence_lengths.json",
+            caption="../report/pretraining_sequence_lengths_data.rst",
+            category="3. Pre-training data",
+            labels={"figure": "sequence lengths, instances per shard: their numbers (JSON)"},
+        ),
         json=f"{RESULTS}/report/pretraining_data/stats.json",
     log:
         f"{RESULTS}/logs/pretraining_stats/pretraining_stats.log",
@@ -106,6 +124,12 @@ rule training_plots:
             caption="../report/training_curves.rst",
             category="4. Training",
             labels={"figure": "loss and accuracy against step"},
+        ),
+        plot_data=report(
+            f"{RESULTS}/report/training/curves.json",
+            caption="../report/training_curves_data.rst",
+            category="4. Training",
+            labels={"figure": "loss and accuracy against step: their numbers (JSON)"},
         ),
         table=report(
             f"{RESULTS}/report/training/summary.html",

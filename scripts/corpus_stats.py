@@ -126,7 +126,7 @@ def histogram_bins(histograms, bins=50):
     return edges, out
 
 
-def plot_lengths(path, series):
+def plot_lengths(path, series, data_path=None):
     """Step histograms of characters per line; `series` maps a label to a histogram (list of counts)."""
     edges, counts = histogram_bins(list(series.values()))
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -138,10 +138,10 @@ def plot_lengths(path, series):
     ax.set_ylabel("lines")
     ax.set_title("Line lengths before and after normalisation")
     ax.legend()
-    save_figure(fig, path, {"bin_edges": edges, "counts": dict(zip(series, counts))})
+    save_figure(fig, path, {"bin_edges": edges, "counts": dict(zip(series, counts))}, data_path=data_path)
 
 
-def main(*, raw, dataset, normalized, table_path, plot_path, json_path, max_length=1000):
+def main(*, raw, dataset, normalized, table_path, plot_path, json_path, plot_data_path=None, max_length=1000):
     columns = {"raw corpus": file_stats(raw, max_length)} if raw else {}
     columns["dataset.txt (kept)"] = file_stats(dataset, max_length)
     columns["proc_dataset.txt (normalised)"] = file_stats(normalized, max_length)
@@ -156,7 +156,7 @@ def main(*, raw, dataset, normalized, table_path, plot_path, json_path, max_leng
     plot_lengths(plot_path, {
         "dataset.txt": columns["dataset.txt (kept)"]["length_histogram"],
         "proc_dataset.txt": columns["proc_dataset.txt (normalised)"]["length_histogram"],
-    })
+    }, data_path=plot_data_path)
     write_json(json_path, columns)
     logging.info("corpus: %s", {k: v["lines"] for k, v in columns.items()})
     return columns
@@ -172,6 +172,7 @@ if __name__ == "__main__" and "snakemake" in globals():
             normalized=snakemake.input.normalized,  # noqa: F821
             table_path=snakemake.output.table,  # noqa: F821
             plot_path=snakemake.output.plot,  # noqa: F821
+            plot_data_path=snakemake.output.plot_data,  # noqa: F821
             json_path=snakemake.output.json,  # noqa: F821
             max_length=snakemake.params.max_length,  # noqa: F821
         )

@@ -67,7 +67,7 @@ def shard_table(stats, total):
     return pd.DataFrame(rows, dtype=object)
 
 
-def plot(path, stats, total):
+def plot(path, stats, total, data_path=None):
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
     hist = total["seq_length_histogram"]
     left.bar(np.arange(len(hist)), hist, width=1.0, color="#4c6ef5")
@@ -86,10 +86,10 @@ def plot(path, stats, total):
     save_figure(fig, path, {
         "seq_length_histogram": hist,
         "instances_per_shard": {s["shard"]: s["instances"] for s in stats},
-    })
+    }, data_path=data_path)
 
 
-def main(*, stats_paths, table_path, plot_path, json_path):
+def main(*, stats_paths, table_path, plot_path, json_path, plot_data_path=None):
     stats = read_stats(stats_paths)
     if not stats:
         raise ValueError("no pre-training statistics to report: are there any shards?")
@@ -113,7 +113,7 @@ def main(*, stats_paths, table_path, plot_path, json_path):
     )
     write_tables(table_path, "Pre-training data",
                  [("All shards", overview), ("Per shard", shard_table(stats, total))])
-    plot(plot_path, stats, total)
+    plot(plot_path, stats, total, data_path=plot_data_path)
     write_json(json_path, {"total": total, "shards": stats})
     logging.info("pre-training data: %d shards, %d instances", total["shards"], total["instances"])
     return total
@@ -127,5 +127,6 @@ if __name__ == "__main__" and "snakemake" in globals():
             stats_paths=list(snakemake.input),  # noqa: F821
             table_path=snakemake.output.table,  # noqa: F821
             plot_path=snakemake.output.plot,  # noqa: F821
+            plot_data_path=snakemake.output.plot_data,  # noqa: F821
             json_path=snakemake.output.json,  # noqa: F821
         )

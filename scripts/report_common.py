@@ -49,12 +49,15 @@ def format_cell(x):
     return x
 
 
-def save_figure(fig, path, data):
-    """Save `fig` (SVG or PNG by suffix) with the plotted numbers as JSON in its description.
+def save_figure(fig, path, data, data_path=None):
+    """Save `fig` (SVG or PNG by suffix) with the plotted numbers as JSON in its description, and in the plain
+    JSON file `data_path` (when given) for readers without the report's JavaScript.
 
     The report then shows a picture whose numbers can be read back exactly (`figure_data`), which is how the
     tests check that a plot shows the run's own figures.
     """
+    if data_path:
+        write_json(data_path, data)
     fmt = path.rsplit(".", 1)[-1]
     metadata = {"Description": json.dumps(data, sort_keys=True)}
     if fmt == "svg":

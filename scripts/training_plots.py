@@ -39,7 +39,7 @@ def resumed_at(manifest):
     return [session["start_step"] for session in manifest.get("sessions", [])[1:]]
 
 
-def plot_curves(path, manifest):
+def plot_curves(path, manifest, data_path=None):
     data = series(manifest.get("losses", []))
     resumes = resumed_at(manifest)
     fig, axes = plt.subplots(1, len(CURVES), figsize=(13, 3.8))
@@ -63,7 +63,8 @@ def plot_curves(path, manifest):
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(f"training to step {manifest.get('final_step', '?')} (batch {manifest.get('batch_size', '?')})")
     fig.tight_layout()
-    save_figure(fig, path, {**{key: {"step": s, "value": v} for key, (s, v) in data.items()}, "resumed_at": resumes})
+    save_figure(fig, path, {**{key: {"step": s, "value": v} for key, (s, v) in data.items()}, "resumed_at": resumes},
+                data_path=data_path)
     return data
 
 
@@ -96,10 +97,10 @@ def summary_tables(manifest, metrics):
     return [("Training run", frame(run)), ("Final evaluation on the held-out shard", frame(evaluation))]
 
 
-def main(*, manifest_path, metrics_path, plot_path, table_path, json_path):
+def main(*, manifest_path, metrics_path, plot_path, table_path, json_path, plot_data_path=None):
     manifest = read_json(manifest_path)
     metrics = read_json(metrics_path) if metrics_path else manifest.get("eval", {})
-    data = plot_curves(plot_path, manifest)
+    data = plot_curves(plot_path, manifest, data_path=plot_data_path)
     write_tables(table_path, "Training", summary_tables(manifest, metrics))
     write_json(json_path, {"curves": data, "evaluation": metrics, "sessions": manifest.get("sessions", []),
                            "sequences_per_second": manifest.get("sequences_per_second")})
@@ -116,6 +117,7 @@ if __name__ == "__main__" and "snakemake" in globals():
             manifest_path=snakemake.input.manifest,  # noqa: F821
             metrics_path=snakemake.input.eval_metrics,  # noqa: F821
             plot_path=snakemake.output.plot,  # noqa: F821
+            plot_data_path=snakemake.output.plot_data,  # noqa: F821
             table_path=snakemake.output.table,  # noqa: F821
             json_path=snakemake.output.json,  # noqa: F821
         )

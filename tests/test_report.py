@@ -9,20 +9,24 @@ import os
 import re
 import struct
 
+import pandas as pd
 import pytest
 
+import tokenizer_stats
 import training_plots
 from corpus_stats import file_stats
-from report_common import figure_data
+from report_common import figure_data, format_cell
+from vocab import CONTROL_SYMBOLS, PUNCTUATION, WORD_START, bert_vocab, wordpiece_token
 from wordpiece import WordPieceTokenizer
 from workflow import planned_jobs, snakemake, write_config
 
 STAGES = {
-    "1. Corpus": {"summary.html", "line_lengths.svg"},
-    "2. Tokenizer": {"summary.html", "pieces_per_word.svg"},
-    "3. Pre-training data": {"summary.html", "sequence_lengths.svg"},
-    "4. Training": {"summary.html", "curves.svg"},
+    "1. Corpus": {"summary.html", "line_lengths.svg", "line_lengths.json"},
+    "2. Tokenizer": {"summary.html", "pieces_per_word.svg", "pieces_per_word.json"},
+    "3. Pre-training data": {"summary.html", "sequence_lengths.svg", "sequence_lengths.json"},
+    "4. Training": {"summary.html", "curves.svg", "curves.json"},
 }
+PLOTS = ["corpus/line_lengths", "tokenizer/pieces_per_word", "pretraining_data/sequence_lengths", "training/curves"]
 REPORT_RULES = {"corpus_stats", "tokenizer_stats", "pretraining_stats", "training_plots", "report_data", "report"}
 
 
@@ -34,6 +38,17 @@ def script_json(page, name):
 
 def embedded(result):
     return base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode("utf-8")
+
+
+def html_tables(page):
+    """{heading: [[cells] per row]} of the tables `report_common.write_tables` wrote under a heading."""
+    tables = {}
+    for heading, table in re.findall(r"<h3>(.*?)</h3>\s*(<table.*?</table>)", page, re.S):
+        tables[html.unescape(heading)] = [
+            [html.unescape(c.strip()) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)  # the header row has a style
+        ]
+    return tables
 
 
 def table_values(page):
@@ -124,6 +139,109 @@ def test_tokenizer_section_measures_the_held_out_lines(run):
     assert plotted["unk_rate"] == pytest.approx(unknown / tokens)
     assert plotted["tokens_per_word"] == pytest.approx(tokens / words)
     assert sum(plotted["pieces_per_word"].values()) == words
+
+
+def test_tokenizer_table_pairs_every_token_with_its_source(run):
+    """Every vocab.txt token against the piece it came from: the most probable piece that converts to it (the
+    bert conversion keeps learned tokens in SentencePiece's order, each once), or none; then the table's rows."""
+    results = run["results_dir"]
+    vocab = (results / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    scores = tokenizer_stats.read_scores(str(results / "tokenizer.vocab"))
+    rows = tokenizer_stats.token_sources(vocab, scores)
+    source = {}
+    for rank, (piece, score) in enumerate(scores):
+        source.setdefault(wordpiece_token(piece), (rank, piece, score))
+    assert [r[:2] for r in rows] == list(enumerate(vocab))
+    ranks = []
+    for i, token, piece, score, origin in rows:
+        if i < len(CONTROL_SYMBOLS):
+            assert (token, piece, origin) == (CONTROL_SYMBOLS[i], None, tokenizer_stats.CONTROL)
+        elif token in source:
+            assert (piece, score) == source[token][1:] and origin == tokenizer_stats.LEARNED
+            ranks.append(source[token][0])
+        else:
+            assert piece is None and score is None, token
+            kind = (tokenizer_stats.PLACEHOLDER if re.fullmatch(r"\[UNUSED_\d+\]", token) else
+                    tokenizer_stats.PUNCTUATION_ENTRY if token in PUNCTUATION else tokenizer_stats.CHARACTER_ENTRY)
+            assert origin == kind and (kind != tokenizer_stats.CHARACTER_ENTRY or len(token.lstrip("#")) == 1)
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)  # in SentencePiece's order, each piece once
+    # The bare ▁ converts to nothing: no row came from it (the old table paired rows by position from there on).
+    assert WORD_START not in {r[2] for r in rows} and (WORD_START, ) == tuple(
+        p for p, _ in scores if p == WORD_START)
+    kinds = collections.Counter(r[4] for r in rows)
+    assert kinds[tokenizer_stats.LEARNED] > 0.8 * len(vocab) and kinds[tokenizer_stats.PLACEHOLDER] > 0
+
+    table = html_tables(run["files"]["results/report/tokenizer/summary.html"])
+    sample = table["A sample of the tokens and the pieces they came from (the most probable first)"]
+    assert len(sample) >= 40 and set(r[4] for r in sample) == set(kinds)
+    for cells in sample:
+        i = int(cells[0].replace(",", ""))
+        assert cells == [format_cell(x) for x in rows[i]], cells
+    overview = table_values(run["files"]["results/report/tokenizer/summary.html"])
+    assert overview["tokens converted from a SentencePiece piece"] == [f"{kinds[tokenizer_stats.LEARNED]:,}"]
+    assert overview["pieces without a vocab.txt entry (the bare ▁, the least probable)"] == [
+        f"{len(scores) - kinds[tokenizer_stats.LEARNED]:,}"]
+
+
+def test_token_sources_of_a_bert_vocabulary_built_by_hand():
+    """The bare ▁ second, a piece whose token an earlier piece already gave, the least probable pieces dropped,
+    characters and punctuation SentencePiece did not learn appended, two placeholders."""
+    pieces = [WORD_START + "the", WORD_START, "s", WORD_START + "a", WORD_START + "##s", ",", "t",
+              WORD_START + "h", "e", "h", WORD_START + "he", "es", "ta"]
+    scores = [(p, -float(i)) for i, p in enumerate(pieces)]
+    counts = {"t": 5, "h": 5, "e": 9, "a": 3, "s": 4, "7": 1}
+    size = len(PUNCTUATION) + 12 + 3 + 1 + 6  # 6 characters' forms, 3 learned pieces, <unk>, 6 placeholders
+    vocab = bert_vocab(pieces, vocab_size=size, num_placeholders=6, conversion="bert", char_counts=counts,
+                       min_char_frequency=0)
+    rows = tokenizer_stats.token_sources(vocab, scores)
+    learned = {"the": 0, "##s": 2, "a": 3, "##,": 5, "##t": 6, "h": 7, "##e": 8, "##h": 9, "he": 10}
+    expected = {token: (pieces[rank], -float(rank), tokenizer_stats.LEARNED) for token, rank in learned.items()}
+    expected.update({t: (None, None, tokenizer_stats.CONTROL) for t in CONTROL_SYMBOLS})
+    expected.update({t: (None, None, tokenizer_stats.CHARACTER_ENTRY) for t in ["##7", "##a", "7", "e", "s", "t"]})
+    expected.update({t: (None, None, tokenizer_stats.PUNCTUATION_ENTRY) for t in PUNCTUATION})
+    expected.update({t: (None, None, tokenizer_stats.PLACEHOLDER) for t in ["[UNUSED_0]", "[UNUSED_1]"]})
+    assert sorted(vocab) == sorted(expected)
+    assert rows == [(i, t, *expected[t]) for i, t in enumerate(vocab)]
+    # ▁ (converts to nothing), ▁##s (its token came from s), es and ta (made room): in no row.
+    assert tokenizer_stats.source_counts(rows, scores)["SentencePiece pieces without a vocab.txt entry"] == 4
+    sample = tokenizer_stats.piece_sample(rows, n=6)
+    assert list(sample["vocab.txt"][:4]) == CONTROL_SYMBOLS[:1] + ["the", "##s", "a"]  # 3 most probable
+    assert set(sample["from"]) == {r[4] for r in rows} and list(sample["id"]) == sorted(sample["id"])
+
+
+def test_token_sources_of_the_recipe_conversion():
+    """The recipe keeps the bare ▁ as an empty line: it is that row's piece, and the rows after stay paired."""
+    pieces = [WORD_START + "the", WORD_START, "s", WORD_START + "a"]
+    scores = [(p, -1.0 - i) for i, p in enumerate(pieces)]
+    vocab = bert_vocab(pieces, vocab_size=11, num_placeholders=6, conversion="recipe", char_counts={},
+                       min_char_frequency=0)
+    rows = tokenizer_stats.token_sources(vocab, scores)
+    assert [r[1:4] for r in rows[5:9]] == [("the", WORD_START + "the", -1.0), ("", WORD_START, -2.0),
+                                           ("##s", "s", -3.0), ("a", WORD_START + "a", -4.0)]
+    assert [r[4] for r in rows[9:]] == [tokenizer_stats.PLACEHOLDER] * 2
+    with pytest.raises(ValueError, match="same run"):
+        tokenizer_stats.token_sources(vocab[:6] + ["cat"], scores)
+
+
+def test_every_plot_has_its_numbers_in_a_plain_file(run):
+    """Beside each SVG, a JSON file with the numbers it shows: in the report, and readable with pandas."""
+    results = run["results_dir"]
+    for plot in PLOTS:
+        svg = run["files"][f"results/report/{plot}.svg"]
+        data = json.loads((results / "report" / f"{plot}.json").read_text(encoding="utf-8"))
+        assert data == figure_data(svg), plot
+        assert json.loads(run["files"][f"results/report/{plot}.json"]) == data, plot
+    corpus = json.loads((results / "report" / "corpus" / "line_lengths.json").read_text())
+    frame = pd.DataFrame(corpus["counts"], index=corpus["bin_edges"])
+    lines = len((results / "proc_dataset.txt").read_text(encoding="utf-8").split("\n")) - 1
+    assert frame["proc_dataset.txt"].sum() == lines
+    shards = json.loads((results / "report" / "pretraining_data" / "sequence_lengths.json").read_text())
+    records = sorted(glob.glob(str(results / "pretraining_data" / "shard_*.tfrecord")))
+    assert pd.Series(shards["instances_per_shard"]).to_dict() == {
+        os.path.basename(r).split(".")[0]: tfrecord_count(r) for r in records}
+    curves = pd.DataFrame(json.loads((results / "report" / "training" / "curves.json").read_text())["loss"])
+    manifest = json.loads((results / "trained" / "manifest.json").read_text())
+    assert curves.to_dict("records") == [{"step": r["step"], "value": r["loss"]} for r in manifest["losses"]]
 
 
 def tfrecord_count(path):
