@@ -10,9 +10,10 @@ SHARD_LINES = config["shards"]["lines_per_shard"]
 rule pretraining_data:
     input:
         shard=f"{RESULTS}/shards/shard_{{shard}}",
-        # The checkpoint's folder as well: without it Snakemake drops the finished `shard` job from the graph
-        # of `train` (and of the report), as no job makes the files inside the folder.
-        shards=f"{RESULTS}/shards",
+        # The checkpoint's list of shards: without an input that `shard` makes, Snakemake drops the finished
+        # job from the graph of `train` (and the report's), as no job makes the files inside its folder. Not
+        # the folder itself, which each job on a cluster without a shared file system would fetch whole.
+        shards=f"{RESULTS}/shards.txt",
         vocab=f"{RESULTS}/vocab.txt",
         # No examples from a vocabulary that fails the held-out [UNK] check.
         vocab_check=f"{RESULTS}/tokenizer/vocab_check.json",

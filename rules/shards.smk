@@ -4,6 +4,8 @@ checkpoint shard:
         f"{RESULTS}/proc_dataset.txt",
     output:
         directory(f"{RESULTS}/shards"),
+        # The shards' names: what the per-shard jobs name as input to depend on this job (see pretraining_data).
+        f"{RESULTS}/shards.txt",
     log:
         f"{RESULTS}/logs/shard/shard.log",
     benchmark:

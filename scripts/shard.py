@@ -5,7 +5,7 @@ import logging
 import os
 import re
 
-from atomic import atomic_dir
+from atomic import atomic_dir, atomic_path
 
 SUFFIX_DIGITS = 4
 
@@ -38,6 +38,12 @@ def split_lines(src, shard_dir, lines_per_shard):
     return names
 
 
+def write_listing(names, path):
+    """`shards.txt`: one shard name a line, a small file for the per-shard jobs to depend on."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.writelines(f"{name}\n" for name in names)
+
+
 def remove_stale_outputs(names, folders):
     """Delete per-shard files (shard_NNNN.*) in `folders` whose shard no longer exists.
 
@@ -58,4 +64,5 @@ if __name__ == "__main__" and "snakemake" in globals():
 
     with rule_log(snakemake.log[0]):
         shards = split_lines(snakemake.input[0], snakemake.output[0], snakemake.params.lines_per_shard)
+        write_listing(shards, snakemake.output[1])
         remove_stale_outputs(shards, snakemake.params.per_shard_folders)
