@@ -52,7 +52,7 @@ CONTROL, PLACEHOLDER, PUNCTUATION_ENTRY, CHARACTER_ENTRY = (
     "none: control symbol",
     "none: placeholder",
     "none: BERT punctuation SentencePiece did not learn",
-    "none: a character of the text SentencePiece did not learn",
+    "none: a character entry SentencePiece did not learn",
 )
 
 
