@@ -5,7 +5,7 @@ Words are drawn from a lexicon of realistic size with Zipf-Mandelbrot frequencie
 capital, end punctuation, commas, apostrophes, numbers (years, times, counts) and now and then a symbol or an
 underscore; documents (films) of 50 to 600 lines are separated by blank lines. Languages: `en` and `de`
 (Latin letters, German adds umlauts and ß), `ru` (Cyrillic), `zh` (no spaces; CJK characters with their own
-Zipf law). Deterministic from the seed, and fast: about 10 s a million lines on one core.
+Zipf law). Deterministic from the seed.
 
     python tests/corpora.py --lines 1000000 --lang en --seed 1 > corpus.txt
 """
@@ -24,33 +24,35 @@ VOWELS = {"en": "aeiouy", "de": "aeiouäöü", "ru": "аеиоуыэюяё"}
 SYMBOLS = ["%", "$", "&", "#", "@", "+", "=", "/", "*", "€", "£", "°"]
 
 
-def _letters_zipf(rng, alphabet, n):
+def _zipf_letters(rng, alphabet, n):
     weights = 1.0 / (np.arange(len(alphabet)) + 1.5)
-    return rng.choice(list(alphabet), size=n, p=weights / weights.sum())
+    return np.array(list(alphabet))[rng.choice(len(alphabet), size=n, p=weights / weights.sum())]
 
 
 def lexicon(lang, size, rng):
     """`size` distinct words; shorter words first, as the most frequent words of a language are short."""
+    words = set()
     if lang == "zh":
         chars = np.array([chr(0x4E00 + i) for i in rng.permutation(6000)])
         weights = 1.0 / (np.arange(len(chars)) + 10.0)
-        words = set()
         while len(words) < size:
-            length = min(1 + rng.geometric(0.55), 4)
-            words.add("".join(rng.choice(chars, size=length, p=weights / weights.sum())))
-        return _by_length(words, rng)
+            lengths = np.minimum(1 + rng.geometric(0.55, size=size), 4)
+            drawn = iter(chars[rng.choice(len(chars), size=int(lengths.sum()), p=weights / weights.sum())])
+            words.update("".join(next(drawn) for _ in range(n)) for n in lengths)
+        return _by_length(words, rng)[:size]
     alphabet, vowels = ALPHABETS[lang], VOWELS[lang]
-    consonants = [c for c in alphabet if c not in vowels]
-    words = set()
+    consonants = "".join(c for c in alphabet if c not in vowels)
     while len(words) < size:
-        syllables = 1 + rng.geometric(0.45)
-        word = "".join(
-            _letters_zipf(rng, consonants, 1)[0] + _letters_zipf(rng, vowels, 1)[0]
-            + (_letters_zipf(rng, consonants, 1)[0] if rng.random() < 0.4 else "")
-            for _ in range(syllables)
-        )
-        words.add(word)
-    return _by_length(words, rng)
+        n = 4 * size  # syllables: consonant, vowel, and a closing consonant two times in five
+        onset, nucleus, coda = (_zipf_letters(rng, consonants, n), _zipf_letters(rng, vowels, n),
+                                _zipf_letters(rng, consonants, n))
+        syllables = np.char.add(np.char.add(onset, nucleus), np.where(rng.random(n) < 0.4, coda, ""))
+        lengths = 1 + rng.geometric(0.45, size=size)
+        ends = np.cumsum(lengths)
+        ends = ends[ends <= n]
+        starts = np.concatenate([[0], ends[:-1]])
+        words.update("".join(syllables[a:b]) for a, b in zip(starts, ends))
+    return _by_length(words, rng)[:size]
 
 
 def _by_length(words, rng):
@@ -60,58 +62,73 @@ def _by_length(words, rng):
     return [w for _, _, w in sorted(zip(map(len, words), keys, words))]
 
 
-def _number(rng):
-    kind = rng.random()
-    if kind < 0.3:
-        return str(rng.integers(1900, 2030))  # a year
-    if kind < 0.5:
-        return f"{rng.integers(1, 13)}:{rng.integers(0, 60):02d}"  # a time
-    if kind < 0.6:
-        return f"{rng.integers(0, 100)}.{rng.integers(0, 100):02d}"
-    return str(int(rng.zipf(1.6)))  # a count: 1, 2, 3 ... and the odd large one
+def _numbers(rng, n):
+    """Years, times, decimals and counts (1, 2, 3 ... and the odd large one)."""
+    kinds = rng.random(n)
+    out = []
+    for kind, a, b, c in zip(kinds, rng.integers(1900, 2030, n), rng.integers(1, 13, n), rng.integers(0, 100, n)):
+        if kind < 0.3:
+            out.append(str(a))
+        elif kind < 0.5:
+            out.append(f"{b}:{c % 60:02d}")
+        elif kind < 0.6:
+            out.append(f"{c}.{(a * 7) % 100:02d}")
+        else:
+            out.append(str(int(rng.zipf(1.6))))
+    return out
+
+
+ENDS = [".", ".", ".", "?", "!", "...", ""]
+ZH_ENDS = ["。", "。", "？", "！", "，"]
+ODD = ["___", "file_name", "_"]
+CLITICS = ["'s", "'t", "'ll", "'re"]
 
 
 def generate(lines, *, lang="en", seed=0, vocabulary=50_000):
     """Yield `lines` lines (blank lines between documents count)."""
     rng = np.random.default_rng(seed)
     words = np.array(lexicon(lang, vocabulary, rng), dtype=object)
-    ranks = np.arange(len(words))
-    p = 1.0 / (ranks + 2.7)
+    p = 1.0 / (np.arange(len(words)) + 2.7)
     p /= p.sum()
+    numbers = _numbers(rng, 5000)
     spaced = lang != "zh"
     made = 0
-    left_in_doc = rng.integers(50, 600)
-    batch = 20_000
+    left_in_doc = int(rng.integers(50, 600))
+    batch = 50_000
     while made < lines:
         lengths = np.minimum(rng.geometric(1 / 7, size=batch), 40)
-        drawn = iter(words[rng.choice(len(words), size=int(lengths.sum()), p=p)])
-        extras = rng.random((batch, 6))
-        for length, x in zip(lengths, extras):
+        drawn = words[rng.choice(len(words), size=int(lengths.sum()), p=p)].tolist()
+        extras = rng.random((batch, 9)).tolist()
+        docs = rng.integers(50, 600, size=batch).tolist()
+        start = 0
+        for length, x, doc in zip(lengths.tolist(), extras, docs):
             if made >= lines:
                 break
             if left_in_doc == 0:
                 yield ""
                 made += 1
-                left_in_doc = rng.integers(50, 600)
+                left_in_doc = doc
                 continue
-            sentence = [next(drawn) for _ in range(length)]
+            sentence = drawn[start:start + length]
+            start += length
             if x[0] < 0.08:  # a number in about one line in twelve
-                sentence.insert(rng.integers(0, len(sentence) + 1), _number(rng))
+                sentence.insert(int(x[6] * (length + 1)), numbers[int(x[7] * len(numbers))])
             if spaced:
-                if x[1] < 0.15 and len(sentence) > 3:
-                    sentence[rng.integers(0, len(sentence) - 1)] += ","
+                n = len(sentence)
+                if x[1] < 0.15 and n > 3:
+                    sentence[int(x[6] * (n - 1))] += ","
                 if x[2] < 0.05 and lang == "en":
-                    sentence[rng.integers(0, len(sentence))] += rng.choice(["'s", "'t", "'ll", "'re"])
+                    sentence[int(x[7] * n)] += CLITICS[int(x[8] * len(CLITICS))]
                 if x[3] < 0.01:
-                    sentence.insert(rng.integers(0, len(sentence) + 1), str(rng.choice(SYMBOLS)))
+                    sentence.insert(int(x[8] * (n + 1)), SYMBOLS[int(x[6] * len(SYMBOLS))])
                 if x[4] < 0.003:  # the odd identifier or underline
-                    sentence.insert(rng.integers(0, len(sentence) + 1), rng.choice(["___", "file_name", "_"]))
+                    sentence.insert(int(x[7] * (n + 1)), ODD[int(x[8] * len(ODD))])
                 sentence[0] = sentence[0][:1].upper() + sentence[0][1:]
-                line = " ".join(sentence) + str(rng.choice([".", ".", ".", "?", "!", "...", ""]))
+                line = " ".join(sentence) + ENDS[int(x[5] * len(ENDS))]
                 if x[5] < 0.1:
                     line = "- " + line
             else:
-                line = "".join(sentence) + str(rng.choice(["。", "。", "？", "！", "，"]))
+                line = "".join(sentence) + ZH_ENDS[int(x[5] * len(ZH_ENDS))]
             yield line
             made += 1
             left_in_doc -= 1
