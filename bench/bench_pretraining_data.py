@@ -165,11 +165,11 @@ def run_ours(shard, vocab, out, log, shard_name=None):
 def record_stats(path, mask_id):
     """The issue's figures, computed from the records alone (the same code for both outputs)."""
     code = f"""
-import json, numpy as np, tensorflow as tf
+import json, sys, numpy as np, tensorflow as tf
+sys.path.insert(0, {os.path.join(ROOT, 'scripts')!r})
+import input_pipeline
 L, P = {RECIPE['max_seq_length']}, {RECIPE['max_predictions_per_seq']}
-spec = {{"input_ids": tf.io.FixedLenFeature([L], tf.int64), "input_mask": tf.io.FixedLenFeature([L], tf.int64),
-        "masked_lm_positions": tf.io.FixedLenFeature([P], tf.int64), "masked_lm_ids": tf.io.FixedLenFeature([P], tf.int64),
-        "masked_lm_weights": tf.io.FixedLenFeature([P], tf.float32), "next_sentence_labels": tf.io.FixedLenFeature([1], tf.int64)}}
+spec = input_pipeline.feature_spec("bert", L, P)  # both writers' names (the reference writes the bert scheme)
 acc = dict(n=0, length=0, full=0, rn=0, masked=0, mask=0, same=0)
 for b in tf.data.TFRecordDataset({path!r}).batch(4096).map(lambda x: tf.io.parse_example(x, spec)).as_numpy_iterator():
     length = b["input_mask"].sum(1); w = b["masked_lm_weights"] > 0

@@ -1,0 +1,94 @@
+"""Benchmark pretraining_data.compression: what gzip saves on disk and what it costs to write and to read.
+
+One generated shard (bench_pretraining_data.py's text and vocabulary) goes through scripts/pretraining_data.py
+with the recipe's parameters twice, plain and gzip; each record file is then read through the training input
+pipeline (scripts/input_pipeline.py) in evaluation order, every record once, batch 256, `--reads` times.
+Prints the file sizes, the write times and the best and median records/s of each.
+
+    .venv/bin/python bench/bench_records.py [--lines 256000] [--reads 3] [--workdir /tmp/bench_records]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from bench_pretraining_data import RECIPE, write_shard, write_vocab  # noqa: E402
+
+
+def build(shard, vocab, out, compression):
+    """Write the shard's examples; returns (seconds, instances)."""
+    from pretraining_data import create_pretraining_data
+
+    params = dict(RECIPE)
+    seed = params.pop("random_seed")
+    start = time.perf_counter()
+    stats = create_pretraining_data(shard, vocab, out, seed=seed, compression=compression, **params)
+    return time.perf_counter() - start, stats["instances"]
+
+
+def read_rate(path, reads):
+    """Records/s of full passes over `path` through the input pipeline (parsed into the model's inputs)."""
+    import input_pipeline
+
+    rates = []
+    for _ in range(reads):
+        start = time.perf_counter()
+        n = 0
+        dataset = input_pipeline.make_dataset(
+            [path], 256, RECIPE["max_seq_length"], RECIPE["max_predictions_per_seq"], training=False
+        )
+        for inputs, _, _ in dataset.as_numpy_iterator():
+            n += len(inputs["token_ids"])
+        rates.append(n / (time.perf_counter() - start))
+    return n, rates
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--lines", type=int, default=256_000, help="lines of the generated shard")
+    p.add_argument("--reads", type=int, default=3, help="full passes over each file")
+    p.add_argument("--workdir", default="/tmp/bench_records")
+    a = p.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    shard = os.path.join(a.workdir, "shard_0000")
+    vocab = os.path.join(a.workdir, "vocab.txt")
+    if not os.path.exists(shard) or sum(1 for _ in open(shard)) != a.lines:
+        write_shard(shard, a.lines, seed=0)
+    if not os.path.exists(vocab):
+        write_vocab(shard, vocab, a.workdir)
+
+    results = {}
+    for compression in ("none", "gzip"):
+        out = os.path.join(a.workdir, f"{compression}.tfrecord")
+        seconds, instances = build(shard, vocab, out, compression)
+        results[compression] = dict(size=os.path.getsize(out), write=seconds, instances=instances, path=out)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for compression, r in results.items():
+        n, rates = read_rate(r["path"], a.reads)
+        assert n == r["instances"], (n, r["instances"])
+        r.update(best=max(rates), median=statistics.median(rates))
+
+    plain, packed = results["none"], results["gzip"]
+    print(f"shard: {a.lines:,} lines, {plain['instances']:,} instances (recipe parameters), {os.cpu_count()} CPUs")
+    print("| compression | file size | write | read (input pipeline, best / median of %d) |" % a.reads)
+    print("|---|---|---|---|")
+    for compression, r in results.items():
+        print(
+            f"| {compression} | {r['size'] / 1e6:,.1f} MB | {r['write']:.1f} s | "
+            f"{r['best']:,.0f} / {r['median']:,.0f} records/s |"
+        )
+    print(
+        f"gzip: {packed['size'] / plain['size']:.1%} of the plain size ({plain['size'] / packed['size']:.1f}x smaller), "
+        f"writing {packed['write'] / plain['write']:.2f}x the time, reading at {packed['best'] / plain['best']:.1%} "
+        "of the plain speed (best passes)"
+    )
+
+
+if __name__ == "__main__":
+    main()
