@@ -44,6 +44,22 @@ def alive(group):
         return False
 
 
+def job_processes(group):
+    """Pids of the script jobs (python .snakemake/scripts/...) in process group `group`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pgrp = int(f.read().rsplit(")", 1)[1].split()[2])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if pgrp == group and b".snakemake/scripts/" in cmdline:
+            found.append(int(pid))
+    return found
+
+
 def wait_for(condition, what, limit=300):
     deadline = time.monotonic() + limit  # a guard against a hang, not a measurement
     while not condition():
@@ -177,11 +193,11 @@ def test_kill_9_of_snakemake_and_the_recovery_the_readme_gives(tmp_path):
     run = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)  # its jobs share its process group: the test can end them
     try:
-        wait_for(lambda: markers.is_dir() and any(markers.iterdir()), "the download job to start")
+        wait_for(lambda: job_processes(run.pid), "the download job to start")
         run.send_signal(signal.SIGKILL)
         run.wait()
         # The job outlives Snakemake, and finishes its output.
-        assert alive(run.pid)
+        assert job_processes(run.pid)
         wait_for(lambda: not alive(run.pid), "the orphaned job to end")
     finally:
         if alive(run.pid):
