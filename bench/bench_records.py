@@ -3,7 +3,8 @@
 One generated shard (bench_pretraining_data.py's text and vocabulary) goes through scripts/pretraining_data.py
 with the recipe's parameters twice, plain and gzip; each record file is then read through the training input
 pipeline (scripts/input_pipeline.py) in evaluation order, every record once, batch 256, `--reads` times.
-Prints the file sizes, the write times and the best and median records/s of each.
+Prints the file sizes, the write times, the best and median records/s of each, and the CPU time per record read
+(all threads; the steadier figure on a shared machine).
 
     .venv/bin/python bench/bench_records.py [--lines 256000] [--reads 3] [--workdir /tmp/bench_records]
 """
@@ -33,12 +34,13 @@ def build(shard, vocab, out, compression):
 
 
 def read_rate(path, reads):
-    """Records/s of full passes over `path` through the input pipeline (parsed into the model's inputs)."""
+    """(records, records/s of each full pass over `path` through the input pipeline, CPU microseconds per record
+    of each pass, all threads). On a shared machine the CPU time is the steadier figure."""
     import input_pipeline
 
-    rates = []
+    rates, cpu = [], []
     for _ in range(reads):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         n = 0
         dataset = input_pipeline.make_dataset(
             [path], 256, RECIPE["max_seq_length"], RECIPE["max_predictions_per_seq"], training=False
@@ -46,7 +48,8 @@ def read_rate(path, reads):
         for inputs, _, _ in dataset.as_numpy_iterator():
             n += len(inputs["token_ids"])
         rates.append(n / (time.perf_counter() - start))
-    return n, rates
+        cpu.append((time.process_time() - start_cpu) / n * 1e6)
+    return n, rates, cpu
 
 
 def main():
@@ -70,23 +73,23 @@ def main():
         results[compression] = dict(size=os.path.getsize(out), write=seconds, instances=instances, path=out)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for compression, r in results.items():
-        n, rates = read_rate(r["path"], a.reads)
+        n, rates, cpu = read_rate(r["path"], a.reads)
         assert n == r["instances"], (n, r["instances"])
-        r.update(best=max(rates), median=statistics.median(rates))
+        r.update(best=max(rates), median=statistics.median(rates), cpu=statistics.median(cpu))
 
     plain, packed = results["none"], results["gzip"]
     print(f"shard: {a.lines:,} lines, {plain['instances']:,} instances (recipe parameters), {os.cpu_count()} CPUs")
-    print("| compression | file size | write | read (input pipeline, best / median of %d) |" % a.reads)
-    print("|---|---|---|---|")
+    print(f"| compression | file size | write | read: records/s, best / median of {a.reads} | read: CPU per record |")
+    print("|---|---|---|---|---|")
     for compression, r in results.items():
         print(
             f"| {compression} | {r['size'] / 1e6:,.1f} MB | {r['write']:.1f} s | "
-            f"{r['best']:,.0f} / {r['median']:,.0f} records/s |"
+            f"{r['best']:,.0f} / {r['median']:,.0f} | {r['cpu']:.1f} µs |"
         )
     print(
         f"gzip: {packed['size'] / plain['size']:.1%} of the plain size ({plain['size'] / packed['size']:.1f}x smaller), "
         f"writing {packed['write'] / plain['write']:.2f}x the time, reading at {packed['best'] / plain['best']:.1%} "
-        "of the plain speed (best passes)"
+        f"of the plain speed (best passes) for {packed['cpu'] / plain['cpu']:.2f}x the CPU time"
     )
 
 
