@@ -216,8 +216,9 @@ def _dropped_checkpoints(jobs, earlier):
     A job that reads files inside a checkpoint's folder (a shard) waits for the checkpoint at first; once its
     output is found complete, Snakemake re-plans that job with the files themselves as inputs, which no job
     makes, and drops the checkpoint job from the DAG. It is still part of the chain (`normalize -> shard ->
-    pretraining_data`), and an up-to-date one, so it is shown. Without a target that names the folder itself
-    (as `data` does), `train` would otherwise have no `shard` at all.
+    pretraining_data`), and an up-to-date one, so it is shown. (The pipeline's per-shard rules also take
+    `shards.txt`, which `shard` makes, so that Snakemake's own graphs keep it; a rule that reads only files
+    inside the folder relies on this.)
     """
     kept = set(jobs)
     dropped, queue = [], [
