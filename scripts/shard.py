@@ -6,13 +6,18 @@ import os
 import re
 
 from atomic import atomic_dir, atomic_path
+from logs import PipelineError
 
 SUFFIX_DIGITS = 4
 
 
+class ShardError(PipelineError):
+    pass
+
+
 def shard_name(index):
     if index >= 10**SUFFIX_DIGITS:
-        raise ValueError(
+        raise ShardError(
             f"more than {10**SUFFIX_DIGITS} shards: raise shards.lines_per_shard (split -a 4 stops here too)"
         )
     return f"shard_{index:0{SUFFIX_DIGITS}d}"
