@@ -156,7 +156,7 @@ with rule_log(sys.argv[1]):
 
 
 @pytest.mark.parametrize("kind", ["on purpose", "a bug"])
-def test_rule_log_keeps_the_traceback_of_an_error_raised_on_purpose_in_the_log(tmp_path, kind):
+def test_rule_log_puts_the_traceback_in_the_log_and_a_bugs_on_the_console_too(tmp_path, kind):
     job = tmp_path / "job.py"
     job.write_text(RAISING_JOB)
     log = tmp_path / "job.log"
