@@ -16,10 +16,16 @@ import collections
 import contextlib
 import io
 import os
+import sys
 from dataclasses import dataclass, field
 from unittest import mock
 
-from logs import PipelineError
+# The pipeline's own modules (logs, atomic) live beside the rule scripts, in scripts/.
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
+if SCRIPTS not in sys.path:
+    sys.path.insert(0, SCRIPTS)
+
+from logs import PipelineError  # noqa: E402
 
 MAX_FILES_SHOWN = 3
 

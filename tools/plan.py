@@ -1,8 +1,8 @@
 """`plan`: what a run would do, before running it. Per target file: exists, up to date or will (re)build, and why.
 
-    .venv/bin/python scripts/plan.py train
-    .venv/bin/python scripts/plan.py train --config tokenizer='{vocab_size: 8000}'
-    .venv/bin/python scripts/plan.py --json train
+    .venv/bin/python tools/plan.py train
+    .venv/bin/python tools/plan.py train --config tokenizer='{vocab_size: 8000}'
+    .venv/bin/python tools/plan.py --json train
 
 Every argument but `--json` and `--collapse` is passed to Snakemake as to `snakemake -n` (targets,
 `--configfile`, `--config`, `-s`, ...); put the targets first, as `--configfile` takes several values. Rules
