@@ -12,7 +12,7 @@ from logs import PipelineError
 from pretraining_data import check_settings as check_pretraining_data
 from tokenizer_text import default_strip_accents
 from tpu import check_backend
-from vocab import CONTROL_SYMBOLS
+from wordpiece_vocab import CONTROL_SYMBOLS
 
 
 def coerce_cli_strings(values, schema):

@@ -16,7 +16,7 @@ rule download:
     conda:
         "../envs/data.yaml"
     script:
-        "../scripts/corpus.py"
+        "../scripts/download.py"
 
 
 rule subset:
@@ -37,7 +37,7 @@ rule subset:
     conda:
         "../envs/data.yaml"
     script:
-        "../scripts/corpus.py"
+        "../scripts/subset.py"
 
 
 rule normalize:

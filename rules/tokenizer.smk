@@ -54,7 +54,7 @@ rule sentencepiece:
     conda:
         "../envs/data.yaml"
     script:
-        "../scripts/tokenizer.py"
+        "../scripts/sentencepiece_model.py"
 
 
 rule wordpiece_vocab:
@@ -78,7 +78,7 @@ rule wordpiece_vocab:
     conda:
         "../envs/data.yaml"
     script:
-        "../scripts/vocab.py"
+        "../scripts/wordpiece_vocab.py"
 
 
 rule vocab_check:

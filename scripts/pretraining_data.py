@@ -30,7 +30,7 @@ import numpy as np
 import records
 from atomic import atomic_path
 from logs import PipelineError, rule_log
-from wordpiece import MAX_INPUT_CHARS_PER_WORD, WordPieceTokenizer
+from wordpiece_tokenizer import MAX_INPUT_CHARS_PER_WORD, WordPieceTokenizer
 
 REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
 # Instances masked and encoded together: large enough for numpy, small enough to keep memory flat.

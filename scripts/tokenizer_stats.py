@@ -13,7 +13,7 @@ import logging
 import pandas as pd
 
 from report_common import plt, save_figure, write_json, write_tables
-from vocab import CONTROL_SYMBOLS, PUNCTUATION, wordpiece_token
+from wordpiece_vocab import CONTROL_SYMBOLS, PUNCTUATION, wordpiece_token
 from vocab_check import MAX_PIECES_PER_WORD
 
 
@@ -58,7 +58,7 @@ CONTROL, PLACEHOLDER, PUNCTUATION_ENTRY, CHARACTER_ENTRY = (
 
 def token_sources(vocab, scores):
     """Each vocab.txt row as (id, token, piece, score, source): the SentencePiece piece it was converted from
-    (vocab.wordpiece_token, the conversion's own rule), or piece and score None and why there is none.
+    (wordpiece_vocab.wordpiece_token, the conversion's own rule), or piece and score None and why there is none.
 
     A token takes the most probable piece not yet taken that converts to it: the conversions keep learned
     tokens in SentencePiece's order, and the `bert` one keeps only the first of pieces that convert alike.

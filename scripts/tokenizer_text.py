@@ -23,7 +23,7 @@ from atomic import atomic_path
 from blocks import block_ranges, read_text
 from logs import PipelineError
 from progress import Progress
-from wordpiece import WordPieceTokenizer
+from wordpiece_tokenizer import WordPieceTokenizer
 
 # Languages whose combining marks are letters, not accents: Japanese voiced kana, Korean Hangul (NFD splits
 # it into jamo), Thai vowels and tones, the vowel signs of Indic scripts, Vietnamese tones.

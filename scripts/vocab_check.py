@@ -10,9 +10,9 @@ from collections import Counter
 
 from atomic import atomic_path
 from tokenizer_text import read_chars
-from vocab import three_digits
+from wordpiece_vocab import three_digits
 from logs import PipelineError
-from wordpiece import WordPieceTokenizer
+from wordpiece_tokenizer import WordPieceTokenizer
 
 
 class CoverageError(PipelineError):

@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from corpus import CorpusError, copy_first_lines, fetch
+from download import fetch
+from first_lines import CorpusError, copy_first_lines
 from sample_corpus import write_sample_corpus
 
 LINES = [f"Sentence number {i}." if i % 10 else "" for i in range(5000)]

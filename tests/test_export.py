@@ -127,7 +127,7 @@ def test_long_words_in_both_tokenizers(exported, tmp_path):
     whatever the saved files say). Neither can be set in an exported folder; the README says so. This fails when
     a library changes that, so the export and the README can follow.
     """
-    from wordpiece import WordPieceTokenizer
+    from wordpiece_tokenizer import WordPieceTokenizer
 
     root, pretrainer, _ = exported
     words = ["x", "##x", "ж", "##ж"]

@@ -13,7 +13,7 @@ import pretraining_data as pdata
 import records
 import reference
 from pretraining_data import create_pretraining_data, shard_seed, truncated_lengths
-from wordpiece import WordPieceTokenizer
+from wordpiece_tokenizer import WordPieceTokenizer
 
 L, P = 128, 20
 STARTS = [f"w{i}" for i in range(300)]

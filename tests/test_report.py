@@ -16,8 +16,8 @@ import tokenizer_stats
 import training_plots
 from corpus_stats import file_stats
 from report_common import figure_data, format_cell
-from vocab import CONTROL_SYMBOLS, PUNCTUATION, WORD_START, bert_vocab, wordpiece_token
-from wordpiece import WordPieceTokenizer
+from wordpiece_vocab import CONTROL_SYMBOLS, PUNCTUATION, WORD_START, bert_vocab, wordpiece_token
+from wordpiece_tokenizer import WordPieceTokenizer
 from workflow import planned_jobs, snakemake, write_config
 
 STAGES = {

@@ -7,7 +7,7 @@ import sentencepiece as spm
 
 from corpora import write_corpus
 from normalize import NotTextError, check_text
-from tokenizer import TokenizerError
+from sentencepiece_model import TokenizerError
 from tokenizer_stage import build_tokenizer, tokenizer_defaults
 from tokenizer_text import TextError
 

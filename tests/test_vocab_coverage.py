@@ -9,7 +9,7 @@ from normalize import normalize_file
 from tokenizer_stage import build_tokenizer
 from tokenizer_text import default_strip_accents
 from vocab_check import CoverageError, check_vocab
-from wordpiece import WordPieceTokenizer
+from wordpiece_tokenizer import WordPieceTokenizer
 
 LANG = {"latin": "fr", "cyrillic": "ru", "greek": "el", "arabic": "ar", "hebrew": "he", "devanagari": "hi",
         "tamil": "ta", "bengali": "bn", "georgian": "ka", "armenian": "hy", "thai": "th", "korean": "ko",

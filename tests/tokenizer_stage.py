@@ -7,9 +7,9 @@ import re
 import yaml
 
 from normalize import normalize_file
-from tokenizer import TokenizerError, train_sentencepiece
+from sentencepiece_model import TokenizerError, train_sentencepiece
 from tokenizer_text import write_tokenizer_text
-from vocab import VocabError, write_bert_vocab
+from wordpiece_vocab import VocabError, write_bert_vocab
 from vocab_check import vocab_coverage
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas", "config.schema.yaml")

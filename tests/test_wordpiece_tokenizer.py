@@ -5,7 +5,7 @@ import random
 import pytest
 
 from reference import FullTokenizer
-from wordpiece import MAX_INPUT_CHARS_PER_WORD, WordPieceTokenizer, load_vocab
+from wordpiece_tokenizer import MAX_INPUT_CHARS_PER_WORD, WordPieceTokenizer, load_vocab
 
 VOCAB = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",

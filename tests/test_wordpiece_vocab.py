@@ -4,10 +4,10 @@ import pytest
 
 from corpora import write_corpus
 from tokenizer_stage import build_tokenizer
-from vocab import (CONTROL_SYMBOLS, PUNCTUATION, VocabError, bert_vocab, read_sentencepiece_vocab,
+from wordpiece_vocab import (CONTROL_SYMBOLS, PUNCTUATION, VocabError, bert_vocab, read_sentencepiece_vocab,
                    wordpiece_token, write_bert_vocab)
 from vocab_check import CoverageError, check_vocab
-from wordpiece import WordPieceTokenizer
+from wordpiece_tokenizer import WordPieceTokenizer
 
 
 def test_recipe_conversion_examples():

@@ -1,8 +1,8 @@
-"""Recipe steps 1-2: fetch the raw corpus and keep its first N lines (`dataset.txt`).
+"""The first N lines of a corpus, fetched or read: what `download` and `subset` share.
 
-Sources: the offline stdlib sample, an http(s) URL (OpenSubtitles among them) or a local path, each plain or
-gzipped text. Downloads decompress as they stream and stop after N lines, so a demo run of a multi-GB corpus
-transfers only what it keeps.
+Sources: an http(s) URL (OpenSubtitles among them) or a local path, each plain or gzipped text. Downloads
+decompress as they stream and stop after N lines, so a demo run of a multi-GB corpus transfers only what it
+keeps.
 """
 
 import logging
@@ -122,35 +122,3 @@ def copy_first_lines(source, dest, max_lines=None, timeout=60.0):
     progress.log()
     logging.info("wrote %s lines of %s to %s", f"{lines:,}", source, dest)
     return lines
-
-
-def keep_first_lines(src, dest, max_lines):
-    """dataset.txt: the first `max_lines` lines of the raw corpus (the recipe's `head -n N`)."""
-    return copy_first_lines(src, dest, max_lines)
-
-
-def fetch(source, dest, max_lines=None, timeout=60.0):
-    """The raw corpus: the stdlib sample, or a download that stops after `max_lines` lines."""
-    if source == "sample":
-        from sample_corpus import write_sample_corpus
-
-        with atomic_path(dest) as tmp:
-            docs, sentences = write_sample_corpus(tmp)
-        logging.info("extracted %d sentences in %d documents from the stdlib's docstrings", sentences, docs)
-        return sentences
-    return copy_first_lines(source, dest, max_lines, timeout)
-
-
-if __name__ == "__main__" and "snakemake" in globals():
-    from logs import rule_log
-
-    with rule_log(snakemake.log[0]):
-        if snakemake.rule == "download":
-            fetch(
-                snakemake.params.source,
-                snakemake.output[0],
-                snakemake.params.max_lines,
-                snakemake.params.timeout,
-            )
-        else:
-            keep_first_lines(snakemake.input[0], snakemake.output[0], snakemake.params.max_lines)

@@ -18,7 +18,7 @@ import math
 from atomic import atomic_path
 from logs import PipelineError
 from tokenizer_text import read_chars
-from wordpiece import SPECIAL_TOKENS, is_cjk, is_punctuation
+from wordpiece_tokenizer import SPECIAL_TOKENS, is_cjk, is_punctuation
 
 CONTROL_SYMBOLS = list(SPECIAL_TOKENS)  # vocab.txt's first lines, in BERT's order
 WORD_START = "\u2581"  # SentencePiece's "▁"

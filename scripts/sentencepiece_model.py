@@ -8,7 +8,7 @@ import shutil
 import sentencepiece as spm
 
 from logs import PipelineError
-from vocab import sentencepiece_pieces
+from wordpiece_vocab import sentencepiece_pieces
 
 
 # The `bert` conversion's text is already as BERT will see it, so SentencePiece must not NFKC it; and with CJK
