@@ -14,15 +14,16 @@ class PipelineError(Exception):
 
 
 @contextlib.contextmanager
-def rule_log(path):
-    """Redirect stderr, Python's and file descriptor 2, to `path`; log INFO lines there.
+def rule_log(path, mode="w"):
+    """Redirect stderr, Python's and file descriptor 2, to `path`; log INFO lines there. `mode` "a" keeps what
+    the log holds (the train job's: another job may be writing to it).
 
     Descriptor 2 matters for native code (SentencePiece, TensorFlow) that writes past Python's sys.stderr.
     On an exception the traceback goes to the log, and one line with its message to the console. A
     PipelineError then ends the process with exit status 1 (SystemExit), so that Python prints no traceback
     on the console; anything else propagates, traceback and all, as a bug should.
     """
-    with open(path, "w", buffering=1) as log:
+    with open(path, mode, buffering=1) as log:
         sys.stderr.flush()
         console_fd = os.dup(2)
         os.dup2(log.fileno(), 2)
