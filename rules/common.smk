@@ -1,4 +1,3 @@
-import glob
 import os
 import sys
 
@@ -204,6 +203,33 @@ def held_out_record(wildcards=None):
 def training_records(wildcards=None):
     held_out = held_out_record()
     return [record for record in pretraining_records() if record != held_out]
+
+
+# The script a TPU VM runs (tpu.train_command); it and what it imports are all of scripts/ that a VM gets.
+TPU_ENTRY = "train.py"
+
+
+def imported_scripts(entry):
+    """`entry` and every module of its folder that it imports, directly or through another, at the top of a
+    file or inside a function: all that a machine which runs only `entry` needs of scripts/."""
+    import ast
+
+    folder = os.path.dirname(entry)
+    needed, todo = set(), [os.path.splitext(os.path.basename(entry))[0]]
+    while todo:
+        name = todo.pop()
+        path = os.path.join(folder, f"{name}.py")
+        if name in needed or (needed and not os.path.isfile(path)):
+            continue  # seen already, or not this folder's (the standard library, a package)
+        needed.add(name)
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                todo += [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                todo.append(node.module.split(".")[0])
+    return sorted(os.path.join(folder, f"{name}.py") for name in needed)
 
 
 def upload_folders():

@@ -27,12 +27,14 @@ if BUCKET:
             "../scripts/upload.py"
 
 
-# What a TPU VM fetches to train: the scripts and the pinned requirements, nothing else of the checkout.
+# What a TPU VM fetches to train: the training entry point and the scripts it imports, the config schema (the
+# training command line's defaults) and the pinned requirements; nothing else of the checkout.
 if TPU:
 
     rule tpu_code:
         input:
-            scripts=sorted(glob.glob(os.path.join(workflow.basedir, "scripts", "*.py"))),
+            scripts=imported_scripts(os.path.join(workflow.basedir, "scripts", TPU_ENTRY)),
+            schema=os.path.join(workflow.basedir, "schemas", "config.schema.yaml"),
             requirements=os.path.join(workflow.basedir, "requirements.txt"),
         output:
             directory(f"{RESULTS}/tpu/code"),
@@ -41,5 +43,6 @@ if TPU:
         conda:
             "../envs/data.yaml"
         shell:
-            "(rm -rf {output}.tmp && mkdir -p {output}.tmp/scripts && cp {input.scripts} {output}.tmp/scripts/ "
+            "(rm -rf {output}.tmp && mkdir -p {output}.tmp/scripts {output}.tmp/schemas "
+            "&& cp {input.scripts} {output}.tmp/scripts/ && cp {input.schema} {output}.tmp/schemas/ "
             "&& cp {input.requirements} {output}.tmp/ && mv {output}.tmp {output}) 2> {log}"
