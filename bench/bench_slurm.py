@@ -7,14 +7,15 @@ offline default's data steps once per run, splits them into `--shards` tiny shar
 `snakemake examples` (every shard's .tfrecord, plus bert_config) in one process each way:
 
   local   --cores <this machine's CPUs>: the baseline every other line is set against
-  slurm   profiles/slurm as it is: every per-shard job its own sbatch (a group of one job)
-  group   --group-components pretraining_data=<shards>: all per-shard jobs in one submission. One group per
-          group id is the shape that Snakemake 9.27.1 gets right; with two or more (pretraining_data=20 at 40
-          shards) it submits the same jobs twice and ends in "BUG: Out of jobs ready to be started".
-  array   --slurm-array-jobs pretraining_data on a copy of the workflow whose pretraining_data rule has no
-          `group:` (the plugin submits group jobs one by one, never as an array); --jobs and
-          --max-jobs-per-timespan above the shard count, because plugin 2.8.0 silently drops the jobs of a
-          scheduling round that holds fewer than all ready jobs of the rule and fewer than --slurm-array-limit.
+  slurm   profiles/slurm as it is: every per-shard job its own sbatch
+  group   --groups pretraining_data=pretraining_data --group-components pretraining_data=<shards>: all
+          per-shard jobs in one submission. One group per group id is the shape that Snakemake 9.27.1 gets
+          right; with two or more (pretraining_data=20 at 40 shards) it submits the same jobs twice and ends in
+          "BUG: Out of jobs ready to be started".
+  array   --slurm-array-jobs pretraining_data (the rule is in no group: the plugin submits group jobs one by
+          one, never as an array); --jobs and --max-jobs-per-timespan above the shard count, because plugin
+          2.8.0 silently drops the jobs of a scheduling round that holds fewer than all ready jobs of the rule
+          and fewer than --slurm-array-limit.
 
 Overhead per job = (wall time - local wall time) / shards. It is then set against the wall time of one
 recipe-sized shard's pretraining_data job (256,000 lines, the recipe's shards.lines_per_shard), measured in the
@@ -35,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from slurm_cluster import local_slurm, unavailable  # noqa: E402
-from workflow import SNAKEMAKE, workflow_copy, write_config  # noqa: E402
+from workflow import SNAKEMAKE, write_config  # noqa: E402
 
 CPUS = os.cpu_count()
 RECIPE_LINES = 256_000
@@ -71,19 +72,6 @@ def prepared(scratch, name, lines_per_shard, snakefile):
     write_config(folder, shards={"lines_per_shard": lines_per_shard})
     run(folder, snakefile, "--cores", str(CPUS), "data")
     return folder
-
-
-def ungrouped_workflow(scratch):
-    """A copy of the workflow whose pretraining_data rule is in no group (for array submission)."""
-    snakefile = workflow_copy(os.path.join(scratch, "ungrouped"), "")
-    path = os.path.join(os.path.dirname(snakefile), "rules", "pretraining_data.smk")
-    with open(path) as f:
-        text = f.read()
-    stripped = re.sub(r'\n    group:\n        "pretraining_data"\n', "\n", text)
-    assert stripped != text, "the pretraining_data rule's group directive moved: update the bench"
-    with open(path, "w") as f:
-        f.write(stripped)
-    return snakefile
 
 
 def inflate(shard, lines_wanted):
@@ -128,8 +116,7 @@ def main():
         with open(os.path.join(probe, "results", "proc_dataset.txt"), "rb") as f:
             lines = sum(1 for _ in f)
         per_shard = -(-lines // n)
-        snakefiles = {m: ungrouped_workflow(scratch) if m == "array" else repo_snakefile for m in modes}
-        folders = {m: prepared(scratch, m, per_shard, snakefiles[m]) for m in modes}
+        folders = {m: prepared(scratch, m, per_shard, repo_snakefile) for m in modes}
         if args.lines_per_shard:  # longer jobs, same count
             for folder in folders.values():
                 shard_dir = os.path.join(folder, "results", "shards")
@@ -147,12 +134,13 @@ def main():
         mtime = ["--rerun-triggers", "mtime"] if args.lines_per_shard else []  # inflated shards are not stale
         walls["local"], _ = run(folders["local"], repo_snakefile, "examples", "--cores", str(CPUS), *mtime)
         print(f"local: {walls['local']:.1f} s", flush=True)
-        extra = {"slurm": [], "group": ["--group-components", f"pretraining_data={found}"],
+        extra = {"slurm": [], "group": ["--groups", "pretraining_data=pretraining_data",
+                                        "--group-components", f"pretraining_data={found}"],
                  "array": ["--slurm-array-jobs", "pretraining_data"]}
         with local_slurm(os.path.join(scratch, "cluster")):
             for mode in [m for m in modes if m != "local"]:
                 try:
-                    walls[mode], result = run(folders[mode], snakefiles[mode], "examples", *slurm_args(found),
+                    walls[mode], result = run(folders[mode], repo_snakefile, "examples", *slurm_args(found),
                                               *extra[mode], *mtime, timeout=args.timeout)
                     steps = re.findall(r"(\d+) of (\d+) steps", result.stdout + result.stderr)
                     print(f"{mode}: {walls[mode]:.1f} s ({'/'.join(steps[-1]) if steps else '?'} steps)",

@@ -1,11 +1,6 @@
 # Recipe steps 7-8: BERT pre-training examples, one job per shard (single-threaded, so --cores N runs N shards
 # at once), and the model dir (bert_config.json + vocab.txt).
 
-EXAMPLES = config["pretraining_data"]
-# Calibration (bench/bench_pretraining_data.py on this repository's 2-core machine): a 256,000-line shard peaks
-# at 140 MB and writes 170 MB in about 5 s with dupe_factor 5.
-SHARD_LINES = config["shards"]["lines_per_shard"]
-
 
 rule pretraining_data:
     input:
@@ -25,27 +20,23 @@ rule pretraining_data:
     benchmark:
         f"{RESULTS}/benchmarks/pretraining_data/{{shard}}.tsv"
     params:
-        max_seq_length=EXAMPLES["max_seq_length"],
-        max_predictions_per_seq=EXAMPLES["max_predictions_per_seq"],
-        masked_lm_prob=EXAMPLES["masked_lm_prob"],
-        short_seq_prob=EXAMPLES["short_seq_prob"],
-        dupe_factor=EXAMPLES["dupe_factor"],
-        random_seed=EXAMPLES["random_seed"],
+        max_seq_length=PRETRAINING_DATA["max_seq_length"],
+        max_predictions_per_seq=PRETRAINING_DATA["max_predictions_per_seq"],
+        masked_lm_prob=PRETRAINING_DATA["masked_lm_prob"],
+        short_seq_prob=PRETRAINING_DATA["short_seq_prob"],
+        dupe_factor=PRETRAINING_DATA["dupe_factor"],
+        random_seed=PRETRAINING_DATA["random_seed"],
         # Text is split exactly as the vocabulary was made (tokenizer.do_lower_case, tokenizer.strip_accents).
         do_lower_case=TOKENIZER["do_lower_case"],
         strip_accents=STRIP_ACCENTS,
-        do_whole_word_mask=EXAMPLES["do_whole_word_mask"],
-        compression=EXAMPLES["compression"],
-        feature_names=EXAMPLES["feature_names"],
+        do_whole_word_mask=PRETRAINING_DATA["do_whole_word_mask"],
+        compression=PRETRAINING_DATA["compression"],
+        feature_names=PRETRAINING_DATA["feature_names"],
     threads: 1
     resources:
         mem_mb=300 + SHARD_LINES // 1000,
-        disk_mb=50 + SHARD_LINES * EXAMPLES["dupe_factor"] // 6000,
+        disk_mb=50 + SHARD_LINES * PRETRAINING_DATA["dupe_factor"] // 6000,
         runtime=5 + SHARD_LINES // 50_000,
-    # `--group-components pretraining_data=N` batches N to a submission; Snakemake 9.27.1 gets only one group
-    # right (N >= the shard count), and it saves little (README, "On a cluster"). Local runs ignore groups.
-    group:
-        "pretraining_data"
     conda:
         "../envs/pretraining_data.yaml"
     script:
@@ -63,9 +54,9 @@ rule bert_config:
     benchmark:
         f"{RESULTS}/benchmarks/bert_config/bert_config.tsv"
     params:
-        model=config["model"],
+        model=MODEL,
         vocab_size=TOKENIZER["vocab_size"],
-        max_seq_length=EXAMPLES["max_seq_length"],
+        max_seq_length=PRETRAINING_DATA["max_seq_length"],
     resources:
         mem_mb=200,
         runtime=5,

@@ -11,7 +11,7 @@ checkpoint shard:
     benchmark:
         f"{RESULTS}/benchmarks/shard/shard.tsv"
     params:
-        lines_per_shard=config["shards"]["lines_per_shard"],
+        lines_per_shard=SHARDS["lines_per_shard"],
         per_shard_folders=[f"{RESULTS}/pretraining_data"],
     resources:
         mem_mb=500,

@@ -78,8 +78,8 @@ rule evaluate:
     params:
         batch_size=TRAIN["eval_batch_size"],
         max_steps=0,  # every held-out example
-        max_seq_length=config["pretraining_data"]["max_seq_length"],
-        max_predictions_per_seq=config["pretraining_data"]["max_predictions_per_seq"],
+        max_seq_length=PRETRAINING_DATA["max_seq_length"],
+        max_predictions_per_seq=PRETRAINING_DATA["max_predictions_per_seq"],
     threads: MAX_THREADS
     resources:
         mem_mb=TRAIN["mem_mb"],
@@ -101,7 +101,7 @@ rule export:
     benchmark:
         f"{RESULTS}/benchmarks/export/export.tsv"
     params:
-        max_seq_length=config["pretraining_data"]["max_seq_length"],
+        max_seq_length=PRETRAINING_DATA["max_seq_length"],
         # The exported tokenizers split text as the vocabulary and the examples were made.
         do_lower_case=TOKENIZER["do_lower_case"],
         strip_accents=STRIP_ACCENTS,

@@ -25,18 +25,9 @@ from logs import PipelineError
 from progress import Progress
 from wordpiece_tokenizer import WordPieceTokenizer
 
-# Languages whose combining marks are letters, not accents: Japanese voiced kana, Korean Hangul (NFD splits
-# it into jamo), Thai vowels and tones, the vowel signs of Indic scripts, Vietnamese tones.
-KEEP_ACCENTS = {"ja", "ko", "th", "hi", "bn", "ta", "te", "ml", "si", "vi"}
-
 
 class TextError(PipelineError):
     """The corpus gives SentencePiece nothing to learn from; the message says what is wrong with it."""
-
-
-def default_strip_accents(setting, lang):
-    """`tokenizer.strip_accents: auto` strips accents except for the languages whose marks are letters."""
-    return lang not in KEEP_ACCENTS if setting == "auto" else bool(setting)
 
 
 def bert_words(line, basic, cache):

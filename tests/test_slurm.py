@@ -13,7 +13,7 @@ SLURM_ARGS = [
     "--workflow-profile", os.path.join(ROOT, "profiles", "slurm"),
     "--jobs", "4",
     "--max-threads", "2",
-    "--cores", "2",  # the test node's size: a group of shard jobs runs two at a time
+    "--cores", "2",  # the test node's size
     "--slurm-no-account",
     "--slurm-status-command", "squeue",  # no slurmdbd here, so no sacct
     "--slurm-init-seconds-before-status-checks", "1",
@@ -46,9 +46,11 @@ def test_data_steps_run_as_slurm_jobs_with_identical_outputs(tmp_path):
         known = slurm_job_ids()
 
     logs = cluster / ".snakemake" / "slurm_logs"
-    ran = {rule.name.removeprefix("rule_"): [p.stem for p in rule.iterdir()] for rule in logs.iterdir()}
+    # .snakemake/slurm_logs/rule_<rule>/[<wildcards>/]<Slurm job id>.log
+    ran = {rule.name.removeprefix("rule_"): [p.stem for p in rule.rglob("*.log")] for rule in logs.iterdir()}
     assert {"download", "subset", "normalize", "sentencepiece", "wordpiece_vocab", "shard", "bert_config"} <= set(ran)
-    assert "group_pretraining_data_pretraining_data" in ran  # the per-shard jobs, in one submission
+    shards = len(list((cluster / "results" / "shards").glob("shard_*")))
+    assert shards > 1 and len(ran["pretraining_data"]) == shards  # the per-shard jobs, one submission each
     job_ids = [job for jobs in ran.values() for job in jobs]
     assert job_ids and set(job_ids) <= known  # each was a job of this cluster's controller
 

@@ -4,10 +4,10 @@ import re
 
 import pytest
 
+from derived_config import resolve_strip_accents
 from multilingual import SCRIPTS, sample_lines
 from normalize import normalize_file
 from tokenizer_stage import build_tokenizer
-from tokenizer_text import default_strip_accents
 from vocab_check import CoverageError, check_vocab
 from wordpiece_tokenizer import WordPieceTokenizer
 
@@ -21,7 +21,7 @@ def build_vocab(folder, script, conversion, vocab_size=3000):
     0.9995 included); a "corpus too small" error is followed as a user would. Returns the held-out coverage."""
     raw = folder / "dataset.txt"
     raw.write_text("\n".join(sample_lines(script, 700)) + "\n", encoding="utf-8")
-    strip = default_strip_accents("auto", LANG[script])
+    strip = resolve_strip_accents("auto", LANG[script])
     settings, stats = build_tokenizer(raw, folder, strip_accents=strip, follow_advice=True, heldout_lines=60,
                                       conversion=conversion, vocab_size=vocab_size)
     assert len((folder / "vocab.txt").read_text(encoding="utf-8").splitlines()) == settings["vocab_size"]
@@ -56,8 +56,8 @@ def test_check_stops_the_run_above_the_threshold(tmp_path):
 
 
 def test_accent_stripping_is_off_where_marks_are_letters():
-    assert default_strip_accents("auto", "ja") is False and default_strip_accents("auto", "hi") is False
-    assert default_strip_accents("auto", "fr") is True and default_strip_accents(False, "fr") is False
+    assert resolve_strip_accents("auto", "ja") is False and resolve_strip_accents("auto", "hi") is False
+    assert resolve_strip_accents("auto", "fr") is True and resolve_strip_accents(False, "fr") is False
     # what stripping would do to Japanese: the voiced kana が loses its mark
     assert WordPieceTokenizer({}, strip_accents=True).basic_tokenize("が") == ["か"]
     assert WordPieceTokenizer({}, strip_accents=False).basic_tokenize("が") == ["が"]
