@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/bench_scale.py --lines 1000000 10000000 [--cores 2] [--work /tmp/bench-scale]
 
-For each size: a generated subtitle-shaped English corpus (tests/corpora.py, seeded), then `snakemake examples`
+The workflow runs from a snapshot of the checkout's HEAD (`git archive`), so edits made while it runs cannot
+change what is measured. For each size: a generated subtitle-shaped English corpus (tests/corpora.py, seeded), then `snakemake examples`
 with the recipe's values (recipe.yaml: vocab_size 32000, input_sentence_size 12,800,000, 256,000 lines a
 shard, the recipe's pre-training data parameters) on that corpus as a local file. Per rule, from Snakemake's
 own benchmark files (psutil over each job's whole process tree): wall time and CPU time summed over the rule's
 jobs, the largest peak memory (RSS) of any one job, and the bytes its outputs hold. Then the growth factor from
 the first size to the last, and a projection to 100,000,000 lines: the last size's figure times the growth
-per tenfold (growth ** (1 / log10(size ratio))) for each further tenfold.
+per tenfold (growth ** (1 / log10(size ratio))) for each further tenfold. SentencePiece's cost follows the
+sentences it learns from, which stop growing at `tokenizer.input_sentence_size` (12,800,000): its projection
+grows with that count, not with the lines.
 """
 
 import argparse
@@ -28,6 +31,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from corpora import write_corpus  # noqa: E402
 
 RECIPE_LINES = 100_000_000
+# Rules whose work is the sampled sentences, not the whole corpus.
+SAMPLED = {"sentencepiece"}
 # Each rule's outputs under the results folder, for the bytes it wrote.
 OUTPUTS = {
     "subset": ["dataset.txt"],
@@ -47,7 +52,21 @@ def folder_bytes(results, patterns):
                if os.path.isfile(p))
 
 
-def run_size(lines, work, cores):
+def snapshot(work):
+    """The checkout's HEAD in `work`/code: what the benchmark measures."""
+    code = os.path.join(work, "code")
+    if os.path.exists(code):
+        subprocess.run(["rm", "-rf", code], check=True)
+    os.makedirs(code)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", "HEAD"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", code], input=archive, check=True)
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    print(f"measuring commit {commit}", flush=True)
+    return code
+
+
+def run_size(lines, work, code, cores):
     folder = os.path.join(work, f"{lines}")
     os.makedirs(folder, exist_ok=True)
     corpus = os.path.join(work, f"corpus-{lines}.txt")
@@ -56,7 +75,7 @@ def run_size(lines, work, cores):
         write_corpus(corpus + ".tmp", lines, seed=1)
         os.replace(corpus + ".tmp", corpus)
         print(f"generated {lines:,} lines in {time.time() - start:.0f} s", flush=True)
-    with open(os.path.join(ROOT, "recipe.yaml")) as f:
+    with open(os.path.join(code, "recipe.yaml")) as f:
         config = yaml.safe_load(f)
     config["results"] = "results"
     config["corpus"] = {"source": corpus, "max_lines": None}
@@ -65,7 +84,7 @@ def run_size(lines, work, cores):
     start = time.time()
     subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "snakemake"), "--cores", str(cores), "examples", "-s",
-         os.path.join(ROOT, "Snakefile"), "--configfile", "config.yaml"],
+         os.path.join(code, "Snakefile"), "--configfile", "config.yaml"],
         cwd=folder, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     print(f"{lines:,} lines: examples built in {time.time() - start:.0f} s", flush=True)
@@ -80,7 +99,7 @@ def run_size(lines, work, cores):
             "rule": rule, "jobs": len(files), "wall_s": bench["s"].sum(), "cpu_s": bench["cpu_time"].sum(),
             "peak_mb": bench["max_rss"].max(), "written_mb": folder_bytes(results, patterns) / 1e6,
         })
-    return pd.DataFrame(rows).set_index("rule")
+    return pd.DataFrame(rows).set_index("rule"), config["tokenizer"]["input_sentence_size"]
 
 
 def main():
@@ -89,7 +108,10 @@ def main():
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--work", default="/tmp/bench-scale")
     args = parser.parse_args()
-    tables = {lines: run_size(lines, args.work, args.cores) for lines in args.lines}
+    code = snapshot(args.work)
+    tables = {}
+    for lines in args.lines:
+        tables[lines], sentence_cap = run_size(lines, args.work, code, args.cores)
     pd.set_option("display.width", 200)
     for lines, table in tables.items():
         print(f"\n{lines:,} lines\n{table.round(1).to_string()}")
@@ -97,9 +119,12 @@ def main():
         small, large = args.lines[0], args.lines[-1]
         a, b = tables[small], tables[large]
         growth = (b / a)[["wall_s", "cpu_s", "peak_mb", "written_mb"]]
-        tenfolds = math.log10(RECIPE_LINES / large)
         per_tenfold = growth ** (1 / math.log10(large / small))
-        projected = b[["wall_s", "cpu_s", "peak_mb", "written_mb"]] * per_tenfold**tenfolds
+        # tenfolds still to go: in lines, or for SentencePiece in the sentences it is given
+        lines_left = math.log10(RECIPE_LINES / large)
+        sentences_left = math.log10(min(RECIPE_LINES, sentence_cap) / min(large, sentence_cap))
+        tenfolds = pd.Series([sentences_left if rule in SAMPLED else lines_left for rule in b.index], index=b.index)
+        projected = b[["wall_s", "cpu_s", "peak_mb", "written_mb"]] * per_tenfold.pow(tenfolds, axis=0)
         print(f"\ngrowth from {small:,} to {large:,} lines ({large / small:g}x the data)\n{growth.round(2).to_string()}")
         print(f"\nprojected to {RECIPE_LINES:,} lines\n{projected.round(0).to_string()}")
         print(f"\nprojected total: wall {projected['wall_s'].sum() / 3600:.1f} h, cpu "
