@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from normalize import normalize_file, normalize_file_reference  # noqa: E402
+from normalize import normalize_file  # noqa: E402
+from normalize_reference import normalize_file_reference  # noqa: E402
 from sample_corpus import write_sample_corpus  # noqa: E402
 from workflow import snakemake, write_config  # noqa: E402
 

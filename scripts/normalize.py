@@ -17,7 +17,11 @@ _WORD = regex.compile(r"\w+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
 
 
 def normalize_text(text):
-    """The recipe's normalisation of one line: lower-case, valid UTF-8 only, `\\w+` tokens joined by spaces."""
+    """The recipe's normalisation of one line: lower-case, valid UTF-8 only, `\\w+` tokens joined by spaces.
+
+    The recipe asks that this normalisation be usable at inference time, so that text given to the trained
+    model is prepared as its training text was: this is that function (the pipeline's `normalize` rule runs
+    `normalize_block`, which gives the same bytes faster)."""
     text = str(text).lower()
     text = text.encode("utf-8", "ignore").decode()
     return " ".join(_TOKENIZER.tokenize(text))
@@ -55,13 +59,6 @@ def normalize_file(src, dest, processes=1, block_bytes=BLOCK_BYTES):
     check_text(src)
     return transform_lines(src, dest, normalize_block, processes=processes, block_bytes=block_bytes,
                            what="normalising")
-
-
-def normalize_file_reference(src, dest):
-    """The recipe's own loop, one line at a time (the baseline for tests and the benchmark)."""
-    with open(src, encoding="utf-8", errors="ignore") as fi, open(dest, "w", encoding="utf-8") as fo:
-        for line in fi:
-            fo.write(normalize_text(line) + "\n")
 
 
 if __name__ == "__main__" and "snakemake" in globals():

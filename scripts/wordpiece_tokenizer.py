@@ -199,6 +199,3 @@ class WordPieceTokenizer:
                     except KeyError as missing:
                         raise KeyError(f"{missing.args[0]!r} is not in the vocabulary") from None
             return [i for word in words for i in cache[word]]
-
-    def convert_tokens_to_ids(self, tokens):
-        return [self.vocab[t] for t in tokens]

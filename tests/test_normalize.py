@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from normalize import normalize_block, normalize_file, normalize_file_reference, normalize_text
+from normalize import normalize_block, normalize_file, normalize_text
+from normalize_reference import normalize_file_reference
 
 
 def test_recipe_examples():
