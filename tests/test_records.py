@@ -226,3 +226,14 @@ def test_training_reads_every_format(built, shards, tmp_path, compression, featu
     held_out = json.loads(open(files[2].replace(".tfrecord", ".stats.json")).read())
     assert summary["eval"]["examples"] == held_out["instances"] > 0
     assert json.loads((tmp_path / "manifest.json").read_text())["final_step"] == 6
+
+
+def test_schema_offers_what_records_knows():
+    """The schema's choices (what a user can ask for) are the record format's, no more, no less."""
+    import yaml
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",
+                           "config.schema.yaml")) as f:
+        section = yaml.safe_load(f)["properties"]["pretraining_data"]["properties"]
+    assert section["compression"]["enum"] == list(records.COMPRESSIONS)
+    assert section["feature_names"]["enum"] == list(records.FEATURE_NAMES)
