@@ -1,10 +1,12 @@
 """Training throughput (sequences/s) of the tiny default BERT and of BERT-base, and of the input pipeline alone.
 
-    .venv/bin/python bench/bench_train.py                 # both models, seq 128
-    .venv/bin/python bench/bench_train.py --models tiny --steps 30
+    .venv/bin/python bench/bench_train.py                 # both models, at the schema's train settings
+    .venv/bin/python bench/bench_train.py --models tiny --steps 30 --batch-size 32
 
 The input pipeline must outrun training by >= 10x so that input never limits it; the ratio is printed per model.
 On a GPU, model FLOPs utilisation = 6 x parameters x tokens/s / the device's peak (--peak-tflops) is printed too.
+The training settings it takes (batch size, sequence shape, learning rate, XLA, steps per execution) are the
+training command line's options, with the config schema's defaults (scripts/train_settings.py).
 All figures come from this run, on this machine.
 """
 
@@ -24,6 +26,17 @@ import tensorflow as tf  # noqa: E402
 import input_pipeline  # noqa: E402
 import model as bert  # noqa: E402
 import synthetic_data  # noqa: E402
+import train_settings  # noqa: E402
+
+SETTINGS = (
+    "batch_size",
+    "max_seq_length",
+    "max_predictions_per_seq",
+    "learning_rate",
+    "warmup_steps",
+    "jit_compile",
+    "steps_per_execution",
+)
 
 MODELS = {
     # The offline default (config.yaml's model: section) and the recipe's BERT-base.
@@ -48,13 +61,17 @@ def input_throughput(files, batch_size, seq, preds, batches):
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def train_throughput(config, files, batch_size, seq, preds, steps):
+def train_throughput(config, files, *, steps, batch_size, max_seq_length, max_predictions_per_seq, learning_rate,
+                     warmup_steps, jit_compile, steps_per_execution):  # fmt: skip
     """Sequences/s of training steps alone: one batch cached in memory, compile time excluded."""
     keras.utils.set_random_seed(0)
     model = bert.build_pretrainer(config)
-    bert.compile_pretrainer(model, bert.make_optimizer(bert.WarmupLinearDecay(1e-4, 10, 10_000)))
-    batch = input_pipeline.make_dataset(files, batch_size, seq, preds, training=True).take(1).cache().repeat()
-    model.fit(batch, epochs=1, steps_per_epoch=3, verbose=0)  # build and compile
+    optimizer = bert.make_optimizer(bert.WarmupLinearDecay(learning_rate, warmup_steps, 10_000))
+    bert.compile_pretrainer(model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    batch = input_pipeline.make_dataset(
+        files, batch_size, max_seq_length, max_predictions_per_seq, training=True
+    ).take(1).cache().repeat()
+    model.fit(batch, epochs=1, steps_per_epoch=3 * steps_per_execution, verbose=0)  # build and compile
     start = time.perf_counter()
     model.fit(batch, epochs=1, steps_per_epoch=steps, verbose=0)
     return steps * batch_size / (time.perf_counter() - start), model.count_params()
@@ -63,14 +80,14 @@ def train_throughput(config, files, batch_size, seq, preds, steps):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["tiny", "base"], choices=sorted(MODELS))
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--seq", type=int, default=128)
-    p.add_argument("--preds", type=int, default=20)
+    p.add_argument("--steps", type=int, default=20, help="timed training steps (a multiple of steps_per_execution)")
     p.add_argument("--peak-tflops", type=float, default=0.0, help="device peak, for MFU (e.g. 989 for H100 bf16)")
+    train_settings.add_arguments(p, keys=SETTINGS)
     a = p.parse_args()
+    s = train_settings.from_args(p, a, keys=SETTINGS)
+    seq, preds = s["max_seq_length"], s["max_predictions_per_seq"]
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    print(f"device: {device}; batch {a.batch_size}; seq {a.seq}")
+    print(f"device: {device}; batch {s['batch_size']}; seq {seq}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models:
             config = MODELS[name]
@@ -78,19 +95,19 @@ def main():
                 os.path.join(tmp, name),
                 shards=2,
                 per_shard=2048,
-                max_seq_length=a.seq,
-                max_predictions=a.preds,
+                max_seq_length=seq,
+                max_predictions=preds,
                 bert_config=config,
             )
-            feed = input_throughput(files, a.batch_size, a.seq, a.preds, batches=200)
-            speed, params = train_throughput(config, files, a.batch_size, a.seq, a.preds, a.steps)
+            feed = input_throughput(files, s["batch_size"], seq, preds, batches=200)
+            speed, params = train_throughput(config, files, steps=a.steps, **s)
             line = (
                 f"{name}: {params / 1e6:.1f}M parameters, training {speed:.1f} seq/s, "
                 f"input pipeline {feed:.0f} seq/s = {feed / speed:.1f}x training "
                 f"({'ok' if feed >= 10 * speed else 'BELOW the 10x target'})"
             )
             if a.peak_tflops:
-                line += f", MFU {6 * params * speed * a.seq / (a.peak_tflops * 1e12):.1%}"
+                line += f", MFU {6 * params * speed * seq / (a.peak_tflops * 1e12):.1%}"
             print(line, flush=True)
 
 

@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 # The scripts' own definitions, so that the workflow and its jobs agree on them.
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+import train_settings
 from bert_config import make_bert_config
 from derived_config import resolve_strip_accents
 from logs import PipelineError
@@ -72,28 +73,11 @@ TPU = config["tpu"] if config["tpu"]["name"] else None
 MODEL_DIR = TRAIN["model_dir"] or (
     f"{BUCKET_URL}/bert_model/checkpoints" if TPU else f"{RESULTS}/checkpoints"
 )
-# scripts/train.py's values, the same whether the job trains here or on a TPU VM.
-TRAIN_PARAMS = {
-    key: TRAIN[key]
-    for key in (
-        "backend",
-        "device",
-        "batch_size",
-        "learning_rate",
-        "warmup_steps",
-        "num_train_steps",
-        "save_checkpoints_steps",
-        "keep_checkpoints",
-        "log_every_steps",
-        "mixed_precision",
-        "jit_compile",
-        "steps_per_execution",
-        "shuffle_buffer",
-        "seed",
-        "eval_batch_size",
-        "eval_steps",
-    )
-} | {key: PRETRAINING_DATA[key] for key in ("max_seq_length", "max_predictions_per_seq")}
+# The training settings (train_settings.KEYS), the same whether the job trains here or on a TPU VM.
+TRAIN_PARAMS = train_settings.from_config(config)
+# With a TPU, the train job follows the VM from here (scripts/tpu.py), which also needs the TPU and the bucket.
+TRAIN_SCRIPT = "../scripts/tpu.py" if TPU else "../scripts/train_cli.py"
+TPU_PARAMS = {"tpu": TPU, "bucket_url": BUCKET_URL} if TPU else {}
 # The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).
 STRIP_ACCENTS = resolve_strip_accents(TOKENIZER["strip_accents"], CORPUS["lang"])
 
@@ -212,7 +196,7 @@ def training_records(wildcards=None):
 
 
 # The script a TPU VM runs (tpu.train_command); it and what it imports are all of scripts/ that a VM gets.
-TPU_ENTRY = "train.py"
+TPU_ENTRY = "train_cli.py"
 
 
 def imported_scripts(entry):
@@ -236,6 +220,11 @@ def imported_scripts(entry):
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 todo.append(node.module.split(".")[0])
     return sorted(os.path.join(folder, f"{name}.py") for name in needed)
+
+
+def train_upload(wildcards=None):
+    """A TPU VM trains from the bucket: the data must be there first."""
+    return [f"{RESULTS}/upload/manifest.json"] if TPU else []
 
 
 def upload_folders():

@@ -5,64 +5,36 @@
 # resume from them. The outputs are a small manifest and the final weights.
 
 
-if TPU:
-
-    # On a Cloud TPU VM, from the bucket (scripts/tpu.py): same training code and values, same outputs.
-    rule train:
-        input:
-            upload=f"{RESULTS}/upload/manifest.json",
-            bert_config=f"{RESULTS}/bert_model/bert_config.json",
-            vocab=f"{RESULTS}/bert_model/vocab.txt",
-            records=training_records,
-            held_out=held_out_record,
-        output:
-            manifest=f"{RESULTS}/trained/manifest.json",
-            model=directory(f"{RESULTS}/trained/model"),
-        log:
-            f"{RESULTS}/logs/train/train.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/train/train.tsv"
-        params:
-            train=TRAIN_PARAMS,
-            model_dir=MODEL_DIR,
-            bucket_url=BUCKET_URL,
-            tpu=TPU,
-        resources:
-            # This job only follows the TPU; the runtime is the TPU's.
-            mem_mb=2000,
-            runtime=TRAIN["runtime_minutes"],
-        conda:
-            "../envs/train.yaml"
-        script:
-            "../scripts/tpu.py"
-
-else:
-
-    rule train:
-        input:
-            bert_config=f"{RESULTS}/bert_model/bert_config.json",
-            vocab=f"{RESULTS}/bert_model/vocab.txt",
-            records=training_records,
-            held_out=held_out_record,
-        output:
-            manifest=f"{RESULTS}/trained/manifest.json",
-            model=directory(f"{RESULTS}/trained/model"),
-        log:
-            f"{RESULTS}/logs/train/train.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/train/train.tsv"
-        params:
-            **TRAIN_PARAMS,
-            model_dir=MODEL_DIR,
-        threads: MAX_THREADS
-        resources:
-            # The model's size and the device decide both; train.mem_mb and train.runtime_minutes say them for a cluster.
-            mem_mb=TRAIN["mem_mb"],
-            runtime=TRAIN["runtime_minutes"],
-        conda:
-            "../envs/train.yaml"
-        script:
-            "../scripts/train.py"
+# Here (scripts/train_cli.py), or with tpu.name set on a Cloud TPU VM from the bucket (scripts/tpu.py, which
+# follows it): the same training code and values, the same outputs.
+rule train:
+    input:
+        bert_config=f"{RESULTS}/bert_model/bert_config.json",
+        vocab=f"{RESULTS}/bert_model/vocab.txt",
+        records=training_records,
+        held_out=held_out_record,
+        upload=train_upload,
+    output:
+        manifest=f"{RESULTS}/trained/manifest.json",
+        model=directory(f"{RESULTS}/trained/model"),
+    log:
+        f"{RESULTS}/logs/train/train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/train.tsv"
+    params:
+        **TRAIN_PARAMS,
+        **TPU_PARAMS,
+        model_dir=MODEL_DIR,
+    # The model's size and the device decide them; train.mem_mb and train.runtime_minutes say them for a cluster.
+    # A job that follows a TPU needs little: the runtime is the TPU's.
+    threads: 1 if TPU else MAX_THREADS
+    resources:
+        mem_mb=2000 if TPU else TRAIN["mem_mb"],
+        runtime=TRAIN["runtime_minutes"],
+    conda:
+        "../envs/train.yaml"
+    script:
+        TRAIN_SCRIPT
 
 
 rule evaluate:

@@ -32,7 +32,7 @@ def log_softmax(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def evaluate(model, files, batch_size, max_seq_length, max_predictions_per_seq, max_steps=0):
+def evaluate(model, *, files, batch_size, max_seq_length, max_predictions_per_seq, max_steps):
     """Metrics over the examples in `files` (the first `max_steps` batches if > 0), as a dict of floats."""
     dataset = input_pipeline.make_dataset(files, batch_size, max_seq_length, max_predictions_per_seq, training=False)
     if max_steps:
@@ -72,13 +72,20 @@ def add_counts(counts, ids):
     return new
 
 
-def main(*, model_dir, eval_files, output, batch_size, max_seq_length, max_predictions_per_seq, max_steps=0):
+def main(*, model_dir, eval_files, output, batch_size, max_seq_length, max_predictions_per_seq, max_steps):
     """Evaluate the model that train.py left in `model_dir` (pretrainer.weights.h5 + bert_config.json)."""
     import model as bert
 
     pretrainer = bert.build_pretrainer(bert.read_bert_config(f"{model_dir}/bert_config.json"))
     pretrainer.load_weights(f"{model_dir}/pretrainer.weights.h5")
-    metrics = evaluate(pretrainer, eval_files, batch_size, max_seq_length, max_predictions_per_seq, max_steps)
+    metrics = evaluate(
+        pretrainer,
+        files=eval_files,
+        batch_size=batch_size,
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+        max_steps=max_steps,
+    )
     with atomic_path(output) as tmp, open(tmp, "w") as f:
         json.dump(metrics, f, indent=2)
     log.info("%s", metrics)
@@ -93,11 +100,8 @@ def main(*, model_dir, eval_files, output, batch_size, max_seq_length, max_predi
 def snakemake_job(snakemake):
     """The evaluate rule's job, run inside its log (see the top of this file)."""
     main(
+        **dict(snakemake.params.items()),
         model_dir=snakemake.input.model,
         eval_files=[snakemake.input.held_out],
         output=snakemake.output[0],
-        batch_size=snakemake.params.batch_size,
-        max_seq_length=snakemake.params.max_seq_length,
-        max_predictions_per_seq=snakemake.params.max_predictions_per_seq,
-        max_steps=snakemake.params.max_steps,
     )

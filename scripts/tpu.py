@@ -2,7 +2,7 @@
 
 The `upload` rule has put the data and this project's scripts in the bucket. Here:
 1. create a queued resource (spot if asked) for a TPU VM whose startup script fetches the scripts, installs
-   their pinned dependencies and runs scripts/train.py against the bucket: the same code the local rule runs;
+   their pinned dependencies and runs scripts/train_cli.py against the bucket: the same code the local rule runs;
 2. follow it in the rule's log: the resource's state, and the newest checkpoint step in the bucket;
 3. a preempted VM is deleted and requested again, and training resumes from the bucket's newest checkpoint;
 4. finish when the run's manifest appears in the bucket: copy it and the final weights back, and delete the
@@ -21,18 +21,18 @@ import shlex
 import signal
 import time
 
+import checkpoints
+import train_settings
 from atomic import atomic_dir, atomic_path
 from logs import PipelineError
+from train_cli import INTERRUPTED
 from upload import LOGIN, gsutil, gsutil_ls
 
 log = logging.getLogger("tpu")
-CHECKPOINT = re.compile(r"ckpt-(\d+)\.npz$")
 # Queued-resource states in which the TPU is still coming or working; any other means it is lost: a spot VM
 # that is preempted ends SUSPENDED, one that could not be provisioned FAILED.
 LIVE = {"CREATING", "ACCEPTED", "PROVISIONING", "WAITING_FOR_RESOURCES", "ACTIVE"}
 NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED"}  # not STOPPING: it may be saving a checkpoint
-# scripts/train.py exits with 130 when a signal (a preemption's SIGTERM) stopped it after saving a checkpoint.
-INTERRUPTED = 130
 
 
 class TpuError(PipelineError):
@@ -41,7 +41,7 @@ class TpuError(PipelineError):
 
 def check_backend(*, backend, device, tpu_name):
     """A TPU, named (tpu.name) or asked for (train.device), trains with JAX: TensorFlow 2.21 has no TPU runtime.
-    The workflow runs this before any job (rules/common.smk), train.py again for its command line."""
+    The workflow runs this before any job (rules/common.smk), and devices.py again as training starts."""
     if backend != "jax" and (tpu_name or device == "tpu"):
         asked = "tpu.name is set" if tpu_name else "train.device is tpu"
         raise TpuError(
@@ -53,15 +53,13 @@ def check_backend(*, backend, device, tpu_name):
 # ---- what the TPU VM runs ----------------------------------------------------------------------------------------
 
 
-def train_command(python, train, *, bert_config, vocab, train_files, eval_files, model_dir, run_url):
-    """scripts/train.py's command line on the VM: every path in the bucket; `train`: {flag: value}, the values
-    the local rule trains with (rules/common.smk's TRAIN_PARAMS)."""
-    argv = [python, "code/scripts/train.py", "--bert-config", bert_config, "--vocab", vocab]
+def train_command(*, python, settings, bert_config, vocab, train_files, eval_files, model_dir, run_url):
+    """scripts/train_cli.py's command line on the VM: every path in the bucket; `settings`: the values the local
+    rule trains with (every key of train_settings.KEYS)."""
+    argv = [python, "code/scripts/train_cli.py", "--bert-config", bert_config, "--vocab", vocab]
     argv += ["--train-files", *train_files, "--eval-files", *eval_files, "--model-dir", model_dir]
     argv += ["--manifest", f"{run_url}/manifest.json", "--final-model-dir", f"{run_url}/model"]
-    for key, value in train.items():
-        argv += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return argv
+    return argv + train_settings.to_argv(settings)
 
 
 def startup_script(*, code_url, setup, command, error_url):
@@ -177,8 +175,8 @@ def delete(client, name):
 
 def newest_step(model_dir):
     """The step of the newest checkpoint in `model_dir` (gs://), 0 without one."""
-    steps = [int(m.group(1)) for line in gsutil_ls(f"{model_dir}/ckpt-*.npz").split() if (m := CHECKPOINT.search(line))]
-    return max(steps, default=0)
+    steps = [checkpoints.step_of(url) for url in gsutil_ls(f"{model_dir}/{checkpoints.GLOB}").split()]
+    return max((step for step in steps if step is not None), default=0)
 
 
 def fetch_result(run_url, manifest_path, model_path):
@@ -295,19 +293,19 @@ def stopped(signum, frame):
 
 
 def train_on_tpu(
-    tpu, train, *, model_dir, bucket_url, records, held_out, manifest_path, model_path, bert_config, vocab
+    *, tpu, bucket_url, model_dir, records, held_out, manifest_path, model_path, bert_config, vocab, **settings
 ):
-    """Train on a Cloud TPU from the bucket; write the run's manifest and final weights locally."""
-    import model as bert  # the checkpoint folder is named by the model config's hash, as the VM names it
-
-    with open(vocab) as f:
-        config_hash = bert.config_hash(bert.read_bert_config(bert_config), f.read())
-    model_dir = model_dir.rstrip("/") + f"/{config_hash}"
+    """Train on a Cloud TPU from the bucket; write the run's manifest and final weights locally. `settings`: the
+    training settings (train_settings.KEYS); `model_dir`: the checkpoint root, in the bucket."""
+    # The VM trains in the model config's folder, named here as the VM would name it.
+    _, _, model_dir = checkpoints.config_folder(
+        checkpoints.per_config(model_dir), bert_config_path=bert_config, vocab_path=vocab
+    )
     run_url = f"{bucket_url}/bert_model/trained"
     data = f"{bucket_url}/pretraining_data"
     command = train_command(
-        tpu["python"],
-        train,
+        python=tpu["python"],
+        settings=settings,
         bert_config=f"{bucket_url}/bert_model/bert_config.json",
         vocab=f"{bucket_url}/bert_model/vocab.txt",
         train_files=[f"{data}/{os.path.basename(r)}" for r in records],
@@ -320,7 +318,7 @@ def train_on_tpu(
     )
     client = tpu_client()
     used = follow(
-        client, tpu, startup=startup, run_url=run_url, model_dir=model_dir, total_steps=train["num_train_steps"]
+        client, tpu, startup=startup, run_url=run_url, model_dir=model_dir, total_steps=settings["num_train_steps"]
     )
     summary = fetch_result(run_url, manifest_path, model_path)
     summary["tpu"] = {"queued_resources": used, "kept": tpu["keep"]}
@@ -335,10 +333,7 @@ if __name__ == "__main__" and "snakemake" in globals():
 
     with rule_log(snakemake.log[0]):  # noqa: F821
         train_on_tpu(
-            snakemake.params.tpu,  # noqa: F821
-            snakemake.params.train,  # noqa: F821
-            model_dir=snakemake.params.model_dir,  # noqa: F821
-            bucket_url=snakemake.params.bucket_url,  # noqa: F821
+            **dict(snakemake.params.items()),  # noqa: F821
             records=snakemake.input.records,  # noqa: F821
             held_out=snakemake.input.held_out,  # noqa: F821
             manifest_path=snakemake.output.manifest,  # noqa: F821

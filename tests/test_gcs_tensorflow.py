@@ -87,7 +87,7 @@ print(json.dumps({{"files": input_pipeline.list_files(pattern),
 
 def train_args(steps):
     return [
-        os.path.join(SCRIPTS, "train.py"),
+        os.path.join(SCRIPTS, "train_cli.py"),
         "--bert-config", f"{RUN}/bert_model/bert_config.json",
         "--vocab", f"{RUN}/bert_model/vocab.txt",
         "--train-files", f"{RUN}/train/*.tfrecord",

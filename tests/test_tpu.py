@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+import train_cli
+import train_settings
 from gcs_emulator import gcs_emulator, list_objects, unavailable
 from tpu import queued_resource, startup_script, train_command
 from tpu_standin import TpuStandIn
@@ -43,9 +45,11 @@ SMALL = {
 
 
 def test_startup_script_trains_from_the_bucket_and_reports_failures():
+    # The VM's command line carries every training setting the local rule has, and reads back as them.
+    settings = dict(train_settings.defaults(), batch_size=8, jit_compile=True, backend="jax")
     command = train_command(
-        "venv/bin/python",
-        {"batch_size": 128, "jit_compile": True},
+        python="venv/bin/python",
+        settings=settings,
         bert_config="gs://b/bert_model/bert_config.json",
         vocab="gs://b/bert_model/vocab.txt",
         train_files=["gs://b/pretraining_data/shard_0000.tfrecord"],
@@ -53,14 +57,20 @@ def test_startup_script_trains_from_the_bucket_and_reports_failures():
         model_dir="gs://b/bert_model/checkpoints/abc",
         run_url="gs://b/bert_model/trained",
     )
-    assert command[:2] == ["venv/bin/python", "code/scripts/train.py"]
+    assert command[:2] == ["venv/bin/python", "code/scripts/train_cli.py"]
     assert command[command.index("--jit-compile") + 1] == "true"
-    assert command[command.index("--manifest") + 1] == "gs://b/bert_model/trained/manifest.json"
+    args, read_back = train_cli.parse_args(command[2:])
+    assert read_back == settings and args.manifest == "gs://b/bert_model/trained/manifest.json"
+    assert args.train_files == ["gs://b/pretraining_data/shard_0000.tfrecord"]
+    missing = {key: value for key, value in settings.items() if key != "eval_steps"}
+    with pytest.raises(KeyError, match="eval_steps"):  # a setting left out is an error, not the VM's default
+        train_command(python="p", settings=missing, bert_config="c", vocab="v", train_files=[], eval_files=[],
+                      model_dir="m", run_url="r")  # fmt: skip
     script = startup_script(
         code_url="gs://b/code", setup=["echo setup"], command=command, error_url="gs://b/bert_model/trained/error.log"
     )
     assert script.startswith("#!/bin/bash\n") and "gsutil -m -q rsync -r gs://b/code code" in script
-    assert script.index("echo setup") < script.index("code/scripts/train.py")
+    assert script.index("echo setup") < script.index("code/scripts/train_cli.py")
     resource = queued_resource(
         {
             "project": "p",
@@ -125,7 +135,7 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path):
             checkpoints = [o for o in objects if "/ckpt-" in o]
             assert f"{manifest['model_dir']}/ckpt-00000030.npz" in checkpoints
             assert any("/train/events.out.tfevents" in o for o in objects)
-            assert "gs://test-bucket/run/code/scripts/train.py" in objects
+            assert "gs://test-bucket/run/code/scripts/train_cli.py" in objects
 
             # the upload mirrors bert_model/ again, and leaves training's checkpoints and result alone
             snakemake(tmp_path, "--cores", "2", "upload", "--forcerun", "upload", env=env)

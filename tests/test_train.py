@@ -4,6 +4,7 @@ evaluation, the JAX data-parallel path, and the Snakemake rules."""
 
 import collections
 import glob
+import inspect
 import json
 import os
 import re
@@ -21,19 +22,24 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import checkpoints  # noqa: E402
 import evaluate  # noqa: E402
 import model as bert  # noqa: E402
 import train  # noqa: E402
+import train_cli  # noqa: E402
+import train_settings  # noqa: E402
 import training_plots  # noqa: E402
 from report_common import figure_data  # noqa: E402
 from synthetic_data import make_examples, tiny_bert_config, write_dataset  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN_PY = os.path.join(ROOT, "scripts", "train.py")
+TRAIN_CLI = os.path.join(ROOT, "scripts", "train_cli.py")
 SEQ, PREDS = 32, 5
 SHARD_SEEDS = {"shard_0002.tfrecord": 2}  # write_dataset seeds each shard with its index
 
+# The schema's defaults (the only ones), made small and fast.
 FAST = dict(
+    train_settings.defaults(),
     batch_size=32,
     learning_rate=2e-3,
     warmup_steps=20,
@@ -43,6 +49,7 @@ FAST = dict(
     shuffle_buffer=512,
     seed=7,
 )
+TRAIN_ONLY = {key: value for key, value in FAST.items() if key not in ("eval_batch_size", "eval_steps")}
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +66,11 @@ def trained(data, tmp_path_factory):
         manifest_path=str(out / "manifest.json"),
         final_model_dir=str(out / "model"),
         eval_files=[data["held_out"]],
-        eval_batch_size=64,
-        eval_steps=0,
         bert_config_path=data["config"],
         vocab_path=data["vocab"],
         train_files=data["train"],
         model_dir=str(out / "ckpt"),
-        num_train_steps=150,
-        save_checkpoints_steps=50,
-        keep_checkpoints=2,
-        **FAST,
+        **dict(FAST, num_train_steps=150, save_checkpoints_steps=50, keep_checkpoints=2, eval_steps=0),
     )
     return out, summary
 
@@ -76,7 +78,7 @@ def trained(data, tmp_path_factory):
 def cli_args(data, out, steps, *extra):
     return [
         sys.executable,
-        TRAIN_PY,
+        TRAIN_CLI,
         "--bert-config",
         data["config"],
         "--vocab",
@@ -111,6 +113,29 @@ def cli_args(data, out, steps, *extra):
     ]
 
 
+def test_the_schema_holds_the_only_defaults_and_the_command_line_follows_it():
+    paths = ["--bert-config", "c", "--vocab", "v", "--train-files", "t", "--model-dir", "m", "--manifest", "j",
+             "--final-model-dir", "f"]  # fmt: skip
+    args, settings = train_cli.parse_args(paths)
+    assert settings == train_settings.defaults() and settings["batch_size"] == 128 and settings["jit_compile"] == "auto"
+    assert args.eval_files == [] and args.model_dir == "m"
+    # train() and main() take exactly the listed settings, and none has a default of its own.
+    parameters = {**inspect.signature(train.train).parameters, **inspect.signature(train.main).parameters}
+    assert set(train_cli.SETTINGS) == set(parameters) - {
+        "bert_config_path", "vocab_path", "train_files", "model_dir", "manifest_path", "final_model_dir",
+        "eval_files", "settings"}  # fmt: skip
+    assert all(p.default is inspect.Parameter.empty for p in parameters.values())
+    # Every value round-trips through the command line's text, booleans included.
+    other = dict(settings, backend="jax", jit_compile=False, learning_rate=3e-4, batch_size=8, seed=0)
+    assert train_cli.parse_args(paths + train_settings.to_argv(other))[1] == other
+    # The schema checks the command line's values as it checks the config's.
+    for wrong, says in [("--batch-size=0", "--batch-size: 0 is less than the minimum of 1"),
+                        ("--device=npu", "--device: invalid choice: 'npu'"),
+                        ("--learning-rate=fast", "--learning-rate: 'fast' is not a number")]:  # fmt: skip
+        result = subprocess.run([sys.executable, TRAIN_CLI, *paths, wrong], capture_output=True, text=True)
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+
+
 def test_loss_falls(trained):
     _, summary = trained
     losses = [entry["loss"] for entry in summary["losses"]]
@@ -129,7 +154,7 @@ def test_manifest_checkpoints_and_tensorboard(trained):
     assert sorted(os.listdir(out / "ckpt")) == ["ckpt-00000100.npz", "ckpt-00000150.npz", "train", "trainer.lock"]
     assert manifest["checkpoint"] == str(out / "ckpt" / "ckpt-00000150.npz")
     # The log windows are kept with the weights they led to.
-    assert train.read_checkpoint_meta(manifest["checkpoint"])["history"] == manifest["losses"]
+    assert checkpoints.load(manifest["checkpoint"])[0]["history"] == manifest["losses"]
     assert [s["start_step"] for s in manifest["sessions"]] == [0]
     assert {entry["session"] for entry in manifest["losses"]} == {0}
     assert sorted(os.listdir(out / "model")) == ["bert_config.json", "pretrainer.weights.h5", "vocab.txt"]
@@ -161,6 +186,7 @@ def test_evaluate_agrees_with_keras_metrics(trained, data, tmp_path):
         batch_size=256,
         max_seq_length=SEQ,
         max_predictions_per_seq=PREDS,
+        max_steps=0,
     )
     assert json.loads((tmp_path / "m.json").read_text()) == metrics
     model = bert.build_pretrainer(bert.read_bert_config(out / "model" / "bert_config.json"))
@@ -184,10 +210,10 @@ def test_checkpoint_restores_model_and_optimizer_exactly(trained, data):
     bert.compile_pretrainer(model, optimizer)
     optimizer.build(model.trainable_variables)
     config_hash = bert.config_hash(config, open(data["vocab"]).read())
-    meta = train.restore_checkpoint(model, str(out / "ckpt" / "ckpt-00000150.npz"), config_hash)
+    meta = checkpoints.restore(model, str(out / "ckpt" / "ckpt-00000150.npz"), config_hash=config_hash)
     assert meta["step"] == 150 and int(optimizer.iterations.numpy()) == 150
     saved = np.load(out / "ckpt" / "ckpt-00000150.npz")
-    variables = train.state_variables(model)
+    variables = checkpoints.state_variables(model)
     assert len(variables) == len(meta["variables"]) > 2 * len(model.trainable_variables)  # moments included
     for i, variable in enumerate(variables):
         np.testing.assert_array_equal(variable.numpy(), saved[f"v{i}"])
@@ -211,12 +237,12 @@ def test_checkpoint_round_trip_with_dropout_seeds(tmp_path):
 
     first = build()
     assert any("seed_generator" in v.path for v in first.variables)
-    for v in train.state_variables(first):
+    for v in checkpoints.state_variables(first):
         v.assign(np.random.default_rng(len(v.path)).integers(0, 100, v.shape).astype(v.dtype))
-    path = train.save_checkpoint(first, str(tmp_path), 7, {"config_hash": "h", "bert_config": config}, keep=1)
+    path = checkpoints.save(first, str(tmp_path), step=7, meta={"config_hash": "h", "bert_config": config}, keep=1)
     second = build()
-    assert train.restore_checkpoint(second, path, "h")["step"] == 7
-    for a, b in zip(train.state_variables(first), train.state_variables(second), strict=True):
+    assert checkpoints.restore(second, path, config_hash="h")["step"] == 7
+    for a, b in zip(checkpoints.state_variables(first), checkpoints.state_variables(second), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
@@ -226,14 +252,13 @@ def test_checkpoint_of_another_model_config_is_refused(trained, data, tmp_path):
     (tmp_path / "bert_config.json").write_text(json.dumps(other))
     (tmp_path / "vocab.txt").write_text("\n".join(f"t{i}" for i in range(72)) + "\n")
     before = sorted(os.listdir(out / "ckpt"))
-    with pytest.raises(train.CheckpointMismatch, match="another model config.*vocab_size 64"):
+    with pytest.raises(checkpoints.CheckpointMismatch, match="another model config.*vocab_size 64"):
         train.train(
             bert_config_path=str(tmp_path / "bert_config.json"),
             vocab_path=str(tmp_path / "vocab.txt"),
             train_files=data["train"],
             model_dir=str(out / "ckpt"),
-            num_train_steps=200,
-            **FAST,
+            **dict(TRAIN_ONLY, num_train_steps=200),
         )
     assert sorted(os.listdir(out / "ckpt")) == before
 
@@ -248,9 +273,7 @@ def test_each_model_config_trains_in_its_own_folder(data, tmp_path):
             vocab_path=data["vocab"],
             train_files=data["train"],
             model_dir=str(tmp_path / "ckpt" / "{config_hash}"),
-            num_train_steps=2,
-            save_checkpoints_steps=1,
-            **FAST,
+            **dict(TRAIN_ONLY, num_train_steps=2, save_checkpoints_steps=1),
         )
         dirs.append(summary["model_dir"])
         assert summary["final_step"] == 2 and os.path.exists(summary["checkpoint"])
@@ -272,7 +295,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, sig):
         time.sleep(0.05)
     proc.send_signal(sig)
     log, _ = proc.communicate(timeout=120)
-    steps = [step for step, _ in train.list_checkpoints(str(ckpt))]
+    steps = [step for step, _ in checkpoints.listing(str(ckpt))]
     assert steps and 25 <= steps[-1] < 400, log
     if sig == signal.SIGTERM:
         assert proc.returncode == 130, log
@@ -299,7 +322,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, sig):
     assert plotted["loss"]["step"] == list(range(25, 401, 25)) and plotted["resumed_at"] == [steps[-1]]
     assert plotted["loss"]["value"] == [entry["loss"] for entry in manifest["losses"]]
     # The optimizer went on counting from the restored step (its schedule too): 400 updates in all, not 400 more.
-    meta = train.read_checkpoint_meta(str(ckpt / "ckpt-00000400.npz"))
+    meta, _ = checkpoints.load(str(ckpt / "ckpt-00000400.npz"))
     iteration = meta["variables"].index("optimizer/iteration")
     assert int(np.load(ckpt / "ckpt-00000400.npz")[f"v{iteration}"]) == 400
     assert meta["train_seconds"] > 0 and meta["step"] == 400
@@ -313,31 +336,63 @@ def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, sig):
         assert final["sessions"] == manifest["sessions"]
 
 
+def rule_job(data, out, log, **params):
+    """The train rule's job (train_cli.snakemake_job) in a process of its own, given what Snakemake would give it;
+    returns the finished process."""
+    code = f"""
+import types
+from snakemake.io import Namedlist
+import train_cli
+train_cli.snakemake_job(types.SimpleNamespace(
+    params=Namedlist(fromdict={params!r}),
+    input=Namedlist(fromdict={dict(bert_config=data["config"], vocab=data["vocab"], records=data["train"],
+                                   held_out=data["held_out"])!r}),
+    output=Namedlist(fromdict={dict(manifest=str(out / "manifest.json"), model=str(out / "model"))!r}),
+    log=[{str(log)!r}],
+))
+"""
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "scripts"))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+
+
 def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(data, tmp_path):
+    # The model config's folder under ckpt/, as the train rule's job names it.
+    config_hash = bert.config_hash(bert.read_bert_config(data["config"]), open(data["vocab"]).read())
+    folder, per_config = tmp_path / "ckpt" / config_hash, checkpoints.per_config(str(tmp_path / "ckpt"))
     # Many steps and no checkpoint: the first trainer holds the folder until it is killed.
     first = subprocess.Popen(
-        cli_args(data, tmp_path, 100_000, "--save-checkpoints-steps", "100000"),
+        cli_args(data, tmp_path, 100_000, "--save-checkpoints-steps", "100000", "--model-dir", per_config),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        lock = tmp_path / "ckpt" / train.LOCK_NAME
+        lock = folder / checkpoints.LOCK_NAME
         deadline = time.time() + 180
         while f'"pid": {first.pid},' not in (lock.read_text() if lock.exists() else ""):
             assert time.time() < deadline and first.poll() is None, "the first trainer did not start"
             time.sleep(0.2)
 
-        second = subprocess.run(cli_args(data, tmp_path, 2), capture_output=True, text=True, timeout=300)
+        second = subprocess.run(
+            cli_args(data, tmp_path, 2, "--model-dir", per_config), capture_output=True, text=True, timeout=300
+        )
         assert second.returncode == 1, second.stdout + second.stderr
         errors = [line for line in second.stderr.splitlines() if " ERROR " in line]
-        pattern = (
+        message = (
             rf"another training process \(pid {first.pid} on {re.escape(socket.gethostname())}, started "
-            rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\) is using {re.escape(str(tmp_path / 'ckpt'))}; "
+            rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\) is using {re.escape(str(folder))}; "
             rf"wait for it or stop it: kill {first.pid}"
         )
-        assert len(errors) == 1 and re.search(pattern + "$", errors[0]), second.stderr
+        assert len(errors) == 1 and re.search(message + "$", errors[0]), second.stderr
         assert "Traceback" not in second.stderr and first.poll() is None
         assert not (tmp_path / "manifest.json").exists()
+
+        # A second train job, refused the same way, appends to the job's log: the running trainer's lines stay.
+        log = tmp_path / "train.log"
+        log.write_text("the running trainer's lines\n")
+        job = rule_job(data, tmp_path, log, **dict(FAST, num_train_steps=2, model_dir=str(tmp_path / "ckpt")))
+        assert job.returncode == 1 and re.search("^ERROR: " + message + "$", job.stderr, re.M), job.stderr
+        assert log.read_text().startswith("the running trainer's lines\n")
+        assert re.search(message, log.read_text()) and first.poll() is None
     finally:
         first.kill()
         first.wait()
@@ -347,13 +402,11 @@ def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(da
         bert_config_path=data["config"],
         vocab_path=data["vocab"],
         train_files=data["train"],
-        model_dir=str(tmp_path / "ckpt"),
-        num_train_steps=2,
-        save_checkpoints_steps=1,
-        **FAST,
+        model_dir=per_config,
+        **dict(TRAIN_ONLY, num_train_steps=2, save_checkpoints_steps=1),
     )
-    train.release_model_dirs()
-    assert summary["start_step"] == 0 and summary["final_step"] == 2
+    checkpoints.release_locks()
+    assert summary["start_step"] == 0 and summary["final_step"] == 2 and summary["model_dir"] == str(folder)
     assert json.loads(lock.read_text())["pid"] == os.getpid()
 
 

@@ -1,0 +1,102 @@
+"""The training settings: one list of keys for the train rule (rules/common.smk's TRAIN_PARAMS), the training
+command line (train_cli.py, bench/bench_train.py) and the TPU VM's command (tpu.py).
+
+Their defaults, types, allowed values and documentation are the config schema's alone; the schema travels with
+the scripts to a TPU VM (rule tpu_code), so the command line there has the same defaults as the workflow.
+"""
+
+import os
+
+import jsonschema
+import yaml
+
+SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas", "config.schema.yaml")
+# {config section: the keys of it that training takes}, in the order the command line lists them.
+KEYS = {
+    "train": (
+        "backend",
+        "device",
+        "batch_size",
+        "learning_rate",
+        "warmup_steps",
+        "num_train_steps",
+        "save_checkpoints_steps",
+        "keep_checkpoints",
+        "log_every_steps",
+        "mixed_precision",
+        "jit_compile",
+        "steps_per_execution",
+        "shuffle_buffer",
+        "seed",
+        "eval_batch_size",
+        "eval_steps",
+    ),
+    # The examples' shape, which the input pipeline parses.
+    "pretraining_data": ("max_seq_length", "max_predictions_per_seq"),
+}
+TYPES = {"integer": int, "number": float, "string": str}
+NAMES = {"integer": "an integer", "number": "a number"}
+
+
+def from_config(config):
+    """{key: value} of every training setting of a validated config."""
+    return {key: config[section][key] for section, keys in KEYS.items() for key in keys}
+
+
+def properties():
+    """{key: its schema} of every training setting."""
+    with open(SCHEMA) as f:
+        sections = yaml.safe_load(f)["properties"]
+    return {key: sections[section]["properties"][key] for section, keys in KEYS.items() for key in keys}
+
+
+def defaults():
+    return {key: spec["default"] for key, spec in properties().items()}
+
+
+def flag(key):
+    return "--" + key.replace("_", "-")
+
+
+def text(value):
+    """A value as the command line spells it (YAML's true/false for booleans)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def add_arguments(parser, *, keys):
+    """An option for each of `keys`, typed, documented and defaulted by the schema."""
+    specs = properties()
+    for key in keys:
+        spec = specs[key]
+        kwargs = {"default": text(spec["default"]), "help": " ".join(spec.get("description", "").split())}
+        if "enum" in spec:
+            kwargs["choices"] = [text(value) for value in spec["enum"]]
+        parser.add_argument(flag(key), dest=key, **kwargs)
+
+
+def from_args(parser, args, *, keys):
+    """{key: value} of the options that add_arguments added, read as the schema types them and checked by it."""
+    specs, settings = properties(), {}
+    for key in keys:
+        spec, given = specs[key], getattr(args, key)
+        if "enum" in spec:
+            value = {text(choice): choice for choice in spec["enum"]}[given]
+        else:
+            try:
+                value = TYPES[spec["type"]](given)
+            except ValueError:
+                parser.error(f"{flag(key)}: {given!r} is not {NAMES[spec['type']]}")
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec).iter_errors(value))
+        if error:
+            parser.error(f"{flag(key)}: {error.message}")
+        settings[key] = value
+    return settings
+
+
+def to_argv(settings):
+    """The options that give the training command line `settings`, every key of KEYS."""
+    argv = []
+    for keys in KEYS.values():
+        for key in keys:
+            argv += [flag(key), text(settings[key])]
+    return argv
