@@ -24,7 +24,8 @@ def test_snakemake_lint_finds_nothing(config):
 
 
 def test_snakefmt_leaves_every_file_unchanged():
-    result = subprocess.run([SNAKEFMT, "--check", "--diff", "."], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([SNAKEFMT, "--check", "--diff", "."], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
