@@ -30,7 +30,8 @@ def test_snakefmt_leaves_every_file_unchanged():
 
 
 def test_tpu_code_ships_what_training_imports(tmp_path):
-    write_config(tmp_path, bucket="test-bucket", tpu={"name": "bert-test", "project": "p"}, train={"backend": "jax"})
+    write_config(tmp_path, bucket="test-bucket", tpu={"name": "bert-test", "project": "p"},
+                 train={"backend": "jax"})
     snakemake(tmp_path, "--cores", "1", "results/tpu/code")
     code = tmp_path / "results" / "tpu" / "code"
     shipped = sorted(p.name for p in (code / "scripts").iterdir())
