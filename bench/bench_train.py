@@ -68,9 +68,8 @@ def train_throughput(config, files, *, steps, batch_size, max_seq_length, max_pr
     model = bert.build_pretrainer(config)
     optimizer = bert.make_optimizer(bert.WarmupLinearDecay(learning_rate, warmup_steps, 10_000))
     bert.compile_pretrainer(model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    batch = input_pipeline.make_dataset(
-        files, batch_size, max_seq_length, max_predictions_per_seq, training=True
-    ).take(1).cache().repeat()
+    dataset = input_pipeline.make_dataset(files, batch_size, max_seq_length, max_predictions_per_seq, training=True)
+    batch = dataset.take(1).cache().repeat()
     model.fit(batch, epochs=1, steps_per_epoch=3 * steps_per_execution, verbose=0)  # build and compile
     start = time.perf_counter()
     model.fit(batch, epochs=1, steps_per_epoch=steps, verbose=0)

@@ -90,8 +90,7 @@ def train(
 
     # What each checkpoint keeps beside the arrays. sessions: [{start_step, started}] of every run that saved a
     # checkpoint in this line of checkpoints; history: their log windows, each marked with its session.
-    meta = {"config_hash": config_hash, "bert_config": bert_config, "step": 0, "train_seconds": 0.0,
-            "sessions": [], "history": []}  # fmt: skip
+    meta = dict(config_hash=config_hash, bert_config=bert_config, step=0, train_seconds=0.0, sessions=[], history=[])
     newest = checkpoints.listing(model_dir)[-1:]
     if newest:
         with scope():

@@ -337,17 +337,21 @@ def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, sig):
 
 
 def rule_job(data, out, log, **params):
-    """The train rule's job (train_cli.snakemake_job) in a process of its own, given what Snakemake would give it;
-    returns the finished process."""
+    """The train rule's job (train_cli.snakemake_job) in a process of its own, given what Snakemake gives a script:
+    its params as a Params, its files by name; returns the finished process."""
+    files = dict(
+        input=dict(bert_config=data["config"], vocab=data["vocab"], records=data["train"], held_out=data["held_out"]),
+        output=dict(manifest=str(out / "manifest.json"), model=str(out / "model")),
+    )
     code = f"""
 import types
-from snakemake.io import Namedlist
+from snakemake.iocontainers import Params
 import train_cli
+files = {files!r}
 train_cli.snakemake_job(types.SimpleNamespace(
-    params=Namedlist(fromdict={params!r}),
-    input=Namedlist(fromdict={dict(bert_config=data["config"], vocab=data["vocab"], records=data["train"],
-                                   held_out=data["held_out"])!r}),
-    output=Namedlist(fromdict={dict(manifest=str(out / "manifest.json"), model=str(out / "model"))!r}),
+    params=Params(fromdict={params!r}),
+    input=types.SimpleNamespace(**files["input"]),
+    output=types.SimpleNamespace(**files["output"]),
     log=[{str(log)!r}],
 ))
 """
