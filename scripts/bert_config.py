@@ -1,5 +1,7 @@
-"""The model dir of recipe step 8: bert_model/bert_config.json and a copy of vocab.txt beside it.
+"""bert_config.json: its keys and their checks, for every step that writes or reads one (model.py, export.py),
+and the job of recipe step 8, the model dir (bert_model/bert_config.json and a copy of vocab.txt beside it).
 
+The settings' defaults are the config schema's `model` section alone; this module only checks what it is given.
 The JSON is written with sorted keys and a fixed layout, so it is byte-identical whenever its inputs are.
 """
 
@@ -9,45 +11,58 @@ import shutil
 from atomic import atomic_path
 from logs import PipelineError, rule_log
 
+# bert_config.json's keys, in google-research/bert's order: vocab_size (tokenizer.vocab_size), then the config's
+# `model` section, which the schema lists with the same names.
+KEYS = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "initializer_range",
+)
+MODEL_KEYS = KEYS[1:]
 # The activations the project's trainer computes (tanh-approximated GELU under either name).
 HIDDEN_ACTS = ("gelu", "gelu_new")
-INT_FIELDS = (
+INT_KEYS = (
+    "vocab_size",
     "hidden_size",
     "num_hidden_layers",
     "num_attention_heads",
     "intermediate_size",
     "max_position_embeddings",
     "type_vocab_size",
-    "vocab_size",
 )
-PROB_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+PROB_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
 
 class BertConfigError(PipelineError, ValueError):
     """A model setting the trainer cannot honour; the message names the key."""
 
 
-def make_bert_config(model, vocab_size, *, max_seq_length=None, vocab_tokens=None):
-    """The bert_config.json fields: the model settings plus vocab_size, validated.
+def setting(key):
+    """The config.yaml setting a bert_config.json key comes from."""
+    return "tokenizer.vocab_size" if key == "vocab_size" else f"model.{key}"
 
-    The workflow calls this before any job (rules/common.smk) with the config alone; the job again with the
-    vocabulary's size, and model.read_bert_config on any bert_config.json it loads."""
-    config = dict(model)
-    config["vocab_size"] = vocab_size
-    expected = set(INT_FIELDS) | set(PROB_FIELDS) | {"hidden_act", "initializer_range"}
-    missing = sorted(expected - set(config))
-    unknown = sorted(set(config) - expected)
-    if missing or unknown:
-        raise BertConfigError(f"model settings: missing {missing or 'nothing'}, unknown {unknown or 'nothing'}")
-    for field in INT_FIELDS:
-        value = config[field]
+
+def check(config):
+    """Raise a BertConfigError naming the setting, unless `config` (every key of KEYS) is a model the trainer can
+    build; returns it with the probabilities and the initializer range as floats."""
+    config = dict(config)
+    for key in INT_KEYS:
+        value = config[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BertConfigError(f"model.{field} must be a positive integer, got {value!r}")
-    for field in PROB_FIELDS:
-        value = config[field]
+            raise BertConfigError(f"{setting(key)} must be a positive integer, got {value!r}")
+    for key in PROB_KEYS:
+        value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise BertConfigError(f"model.{field} must be in [0, 1), got {value!r}")
-        config[field] = float(value)
+            raise BertConfigError(f"model.{key} must be in [0, 1), got {value!r}")
+        config[key] = float(value)
     if not isinstance(config["initializer_range"], (int, float)) or config["initializer_range"] <= 0:
         raise BertConfigError(f"model.initializer_range must be positive, got {config['initializer_range']!r}")
     config["initializer_range"] = float(config["initializer_range"])
@@ -61,24 +76,54 @@ def make_bert_config(model, vocab_size, *, max_seq_length=None, vocab_tokens=Non
             f"model.hidden_size ({hidden}) must be a multiple of model.num_attention_heads ({heads}): "
             f"set model.hidden_size to {multiples}, or model.num_attention_heads to {divisor}"
         )
-    if max_seq_length is not None and max_seq_length > config["max_position_embeddings"]:
+    return config
+
+
+def make_bert_config(model, vocab_size, *, max_seq_length):
+    """The bert_config.json fields from the config's `model` section and tokenizer.vocab_size, checked, also
+    against pretraining_data.max_seq_length. The workflow calls this before any job (rules/common.smk), the
+    job again (write_model_dir)."""
+    missing = sorted(set(MODEL_KEYS) - set(model))
+    unknown = sorted(set(model) - set(MODEL_KEYS))
+    if missing or unknown:
+        raise BertConfigError(f"model settings: missing {missing or 'nothing'}, unknown {unknown or 'nothing'}")
+    config = check({**model, "vocab_size": vocab_size})
+    if max_seq_length > config["max_position_embeddings"]:
         raise BertConfigError(
             f"pretraining_data.max_seq_length ({max_seq_length}) exceeds "
             f"model.max_position_embeddings ({config['max_position_embeddings']}): set "
             f"pretraining_data.max_seq_length to at most {config['max_position_embeddings']}, or "
             f"model.max_position_embeddings to at least {max_seq_length}"
         )
-    if vocab_tokens is not None and vocab_tokens != vocab_size:
-        raise BertConfigError(f"vocab.txt has {vocab_tokens} tokens but tokenizer.vocab_size is {vocab_size}")
     return config
 
 
-def write_model_dir(vocab_path, config_path, vocab_out_path, *, model, vocab_size, max_seq_length=None):
+def read_bert_config(path):
+    """A google-research `bert_config.json` (its KEYS; others are ignored), refused with one line if it lacks a
+    key or holds a value the trainer cannot honour. Training, evaluation and export all read it through this."""
+    with open(path) as f:
+        config = json.load(f)
+    missing = [key for key in KEYS if key not in config]
+    if missing:
+        raise BertConfigError(
+            f"{path} lacks {', '.join(missing)}: rule bert_config writes a complete one from the config's model "
+            "section and tokenizer.vocab_size"
+        )
+    try:
+        check({key: config[key] for key in KEYS})
+    except BertConfigError as error:
+        raise BertConfigError(f"{path}: {error}") from None
+    return config  # as written: the checkpoint folder's hash is taken over these values
+
+
+def write_model_dir(vocab_path, config_path, vocab_out_path, *, model, vocab_size, max_seq_length):
     """Write bert_config.json and copy vocab.txt, each under a temporary name renamed when complete."""
+    config = make_bert_config(model, vocab_size, max_seq_length=max_seq_length)
     with open(vocab_path, "rb") as f:
         data = f.read()
     vocab_tokens = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)  # one token a line
-    config = make_bert_config(model, vocab_size, max_seq_length=max_seq_length, vocab_tokens=vocab_tokens)
+    if vocab_tokens != vocab_size:
+        raise BertConfigError(f"vocab.txt has {vocab_tokens} tokens but tokenizer.vocab_size is {vocab_size}")
     with atomic_path(config_path) as tmp, open(tmp, "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
         f.write("\n")

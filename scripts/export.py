@@ -18,13 +18,18 @@ import shutil
 import numpy as np
 
 from atomic import atomic_dir
+from bert_config import KEYS, read_bert_config
+from wordpiece_tokenizer import SPECIAL_TOKENS
+
+# transformers' names for the control symbols: pad_token, unk_token, cls_token, sep_token, mask_token.
+HUGGINGFACE_SPECIAL_TOKENS = {f"{role}_token": token for role, token in SPECIAL_TOKENS._asdict().items()}
 
 
 def load_trained(model_dir):
     """The pre-training model that train.py left in `model_dir`, and its BERT config."""
     import model as bert
 
-    config = bert.read_bert_config(os.path.join(model_dir, "bert_config.json"))
+    config = read_bert_config(os.path.join(model_dir, "bert_config.json"))
     pretrainer = bert.build_pretrainer(config)
     pretrainer.load_weights(os.path.join(model_dir, "pretrainer.weights.h5"))
     return pretrainer, config
@@ -34,13 +39,14 @@ def export_keras_hub(pretrainer, vocab_path, out_dir, do_lower_case=True, strip_
     """Backbone weights and config plus the WordPiece tokenizer, as a keras-hub preset folder.
 
     The tokenizer lower-cases and strips accents exactly as the vocabulary and the pre-training data did.
+    keras-hub fixes BERT's [CLS], [SEP], [PAD] and [MASK] by name; they are SPECIAL_TOKENS' (tests/test_export.py).
     """
     import keras_hub
 
     with atomic_dir(out_dir) as tmp:
         pretrainer.backbone.save_to_preset(tmp)
         keras_hub.models.BertTokenizer(
-            vocabulary=vocab_path, lowercase=do_lower_case, strip_accents=strip_accents
+            vocabulary=vocab_path, lowercase=do_lower_case, strip_accents=strip_accents, oov_token=SPECIAL_TOKENS.unk
         ).save_to_preset(tmp)
 
 
@@ -101,24 +107,10 @@ def huggingface_config(bert_config):
     return {
         "architectures": ["BertForPreTraining"],
         "model_type": "bert",
-        **{
-            key: bert_config[key]
-            for key in (
-                "vocab_size",
-                "hidden_size",
-                "num_hidden_layers",
-                "num_attention_heads",
-                "intermediate_size",
-                "hidden_dropout_prob",
-                "attention_probs_dropout_prob",
-                "max_position_embeddings",
-                "type_vocab_size",
-                "initializer_range",
-            )
-        },
+        **{key: bert_config[key] for key in KEYS},  # BertConfig takes BERT's names
         "hidden_act": "gelu_new",  # the tanh approximation; Hugging Face's "gelu" is the exact erf form
         "layer_norm_eps": 1e-12,
-        "pad_token_id": 0,
+        "pad_token_id": SPECIAL_TOKENS.index(SPECIAL_TOKENS.pad),  # vocab.txt starts with SPECIAL_TOKENS
         "position_embedding_type": "absolute",
         "tie_word_embeddings": True,
     }
@@ -133,14 +125,7 @@ def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, max_seq_len
         save_file(huggingface_state_dict(pretrainer), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
         write_json(os.path.join(tmp, "config.json"), huggingface_config(bert_config))
         shutil.copy(vocab_path, os.path.join(tmp, "vocab.txt"))
-        special = {
-            "unk_token": "[UNK]",
-            "sep_token": "[SEP]",
-            "pad_token": "[PAD]",
-            "cls_token": "[CLS]",
-            "mask_token": "[MASK]",
-        }
-        write_json(os.path.join(tmp, "special_tokens_map.json"), special)
+        write_json(os.path.join(tmp, "special_tokens_map.json"), HUGGINGFACE_SPECIAL_TOKENS)
         write_json(
             os.path.join(tmp, "tokenizer_config.json"),
             {
@@ -148,7 +133,7 @@ def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, max_seq_len
                 "do_lower_case": do_lower_case,
                 "strip_accents": strip_accents,
                 "model_max_length": max_seq_length,
-                **special,
+                **HUGGINGFACE_SPECIAL_TOKENS,
             },
         )
 

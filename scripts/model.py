@@ -17,42 +17,16 @@ from keras import ops
 from keras_hub.layers import MaskedLMHead
 from keras_hub.src.utils.keras_utils import gelu_approximate  # the GELU of BertBackbone's layers
 
-from bert_config import make_bert_config
+# bert_config.json's keys and checks have one home; read_bert_config is also this module's, for the trainer,
+# the evaluation and the export, which read a model dir through it.
+from bert_config import KEYS, read_bert_config  # noqa: F401
 
-BERT_CONFIG_KEYS = (
-    "vocab_size",
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "max_position_embeddings",
-    "type_vocab_size",
-    "initializer_range",
-)
 LAYER_NORM_EPSILON = 1e-12  # BertBackbone's value; the heads and the exports use the same.
-
-
-def read_bert_config(path):
-    """Read a google-research `bert_config.json`; fail early on a key or activation this model cannot honour."""
-    with open(path) as f:
-        config = json.load(f)
-    missing = [key for key in BERT_CONFIG_KEYS if key not in config]
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}")
-    # The checks that wrote it (bert_config.py): activation, sizes, probabilities, heads dividing the width.
-    try:
-        make_bert_config({key: config[key] for key in BERT_CONFIG_KEYS if key != "vocab_size"}, config["vocab_size"])
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-    return config
 
 
 def config_hash(bert_config, vocab_text=""):
     """A short fingerprint of everything that decides the shapes and meaning of the weights."""
-    model = {key: bert_config[key] for key in BERT_CONFIG_KEYS}
+    model = {key: bert_config[key] for key in KEYS}
     blob = json.dumps({"bert_config": model, "vocab": vocab_text}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

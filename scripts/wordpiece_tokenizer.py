@@ -12,8 +12,21 @@ text) skip the per-character cleaning, which cannot change them.
 
 import re
 import unicodedata
+from typing import NamedTuple
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+class SpecialTokens(NamedTuple):
+    """BERT's control symbols by role; as a tuple, vocab.txt's first lines in this order ([PAD] is id 0)."""
+
+    pad: str
+    unk: str
+    cls: str
+    sep: str
+    mask: str
+
+
+# The one spelling of the control symbols: the vocabulary writes them, the examples and the exports use them.
+SPECIAL_TOKENS = SpecialTokens(pad="[PAD]", unk="[UNK]", cls="[CLS]", sep="[SEP]", mask="[MASK]")
 # google-research/bert's WordpieceTokenizer default: longer words (in characters) become [UNK] whole.
 MAX_INPUT_CHARS_PER_WORD = 200
 
@@ -112,7 +125,7 @@ class WordPieceTokenizer:
         *,
         do_lower_case=True,
         strip_accents=None,
-        unk_token="[UNK]",
+        unk_token=SPECIAL_TOKENS.unk,
         max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
     ):
         """`vocab` is a path to vocab.txt or a token -> id dict; `strip_accents=None` follows `do_lower_case`,

@@ -1,9 +1,16 @@
 import json
 import os
+import re
 
 import pytest
+import yaml
 
-from bert_config import make_bert_config, write_model_dir
+import bert_config
+from bert_config import make_bert_config, read_bert_config, write_model_dir
+from logs import PipelineError
+from wordpiece_tokenizer import SPECIAL_TOKENS
+
+SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas", "config.schema.yaml")
 
 BERT_BASE = dict(
     hidden_size=768,
@@ -23,7 +30,7 @@ BERT_BASE = dict(
 def vocab(tmp_path):
     path = tmp_path / "vocab.txt"
     path.write_text(
-        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]) + "\n"
+        "\n".join(list(SPECIAL_TOKENS) + [f"w{i}" for i in range(27)]) + "\n"
     )
     return path
 
@@ -42,18 +49,20 @@ def test_writes_the_recipes_config_and_copies_the_vocab(tmp_path, vocab):
 def test_readable_by_the_trainer(tmp_path, vocab):
     model = pytest.importorskip("model")  # scripts/model.py: the training side reads the same file
     out = tmp_path / "bert_config.json"
-    write_model_dir(vocab, out, tmp_path / "v.txt", model=BERT_BASE, vocab_size=32)
+    write_model_dir(vocab, out, tmp_path / "v.txt", model=BERT_BASE, vocab_size=32, max_seq_length=128)
     assert model.read_bert_config(out)["vocab_size"] == 32
 
 
 def test_same_inputs_same_bytes(tmp_path, vocab):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    write_model_dir(vocab, a, tmp_path / "va.txt", model=BERT_BASE, vocab_size=32)
+    write_model_dir(vocab, a, tmp_path / "va.txt", model=BERT_BASE, vocab_size=32, max_seq_length=128)
     write_model_dir(
-        vocab, b, tmp_path / "vb.txt", model=dict(reversed(list(BERT_BASE.items()))), vocab_size=32
+        vocab, b, tmp_path / "vb.txt", model=dict(reversed(list(BERT_BASE.items()))), vocab_size=32, max_seq_length=128
     )
     assert a.read_bytes() == b.read_bytes()
-    write_model_dir(vocab, b, tmp_path / "vb.txt", model={**BERT_BASE, "hidden_size": 384}, vocab_size=32)
+    write_model_dir(
+        vocab, b, tmp_path / "vb.txt", model={**BERT_BASE, "hidden_size": 384}, vocab_size=32, max_seq_length=128
+    )
     assert a.read_bytes() != b.read_bytes()
 
 
@@ -72,7 +81,7 @@ def test_same_inputs_same_bytes(tmp_path, vocab):
 )
 def test_bad_settings_fail_clearly_and_write_nothing(tmp_path, vocab, change, message):
     out = tmp_path / "bert_model"
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(PipelineError, match=message):
         write_model_dir(
             vocab,
             out / "bert_config.json",
@@ -87,11 +96,43 @@ def test_bad_settings_fail_clearly_and_write_nothing(tmp_path, vocab, change, me
 def test_missing_field_is_named():
     model = dict(BERT_BASE)
     del model["type_vocab_size"]
-    with pytest.raises(ValueError, match="missing \\['type_vocab_size'\\]"):
-        make_bert_config(model, 32)
+    with pytest.raises(PipelineError, match="missing \\['type_vocab_size'\\]"):
+        make_bert_config(model, 32, max_seq_length=128)
 
 
 def test_vocab_size_must_match_vocab_txt(tmp_path, vocab):
-    with pytest.raises(ValueError, match="32 tokens but tokenizer.vocab_size is 30522"):
-        write_model_dir(vocab, tmp_path / "c.json", tmp_path / "v.txt", model=BERT_BASE, vocab_size=30522)
+    with pytest.raises(PipelineError, match="32 tokens but tokenizer.vocab_size is 30522"):
+        write_model_dir(
+            vocab, tmp_path / "c.json", tmp_path / "v.txt", model=BERT_BASE, vocab_size=30522, max_seq_length=128
+        )
     assert sorted(os.listdir(tmp_path)) == ["vocab.txt"]
+
+
+def test_the_schemas_model_section_is_bert_configs_keys():
+    """What a user can set under `model` (and its defaults, which live only there) is bert_config.json's keys."""
+    with open(SCHEMA) as f:
+        model = yaml.safe_load(f)["properties"]["model"]
+    assert tuple(model["properties"]) == bert_config.MODEL_KEYS == bert_config.KEYS[1:]
+    assert model["additionalProperties"] is False
+    assert all("default" in spec for spec in model["properties"].values())
+    assert tuple(model["properties"]["hidden_act"]["enum"]) == bert_config.HIDDEN_ACTS
+    defaults = {key: spec["default"] for key, spec in model["properties"].items()}
+    assert make_bert_config(defaults, 30522, max_seq_length=512) == {**BERT_BASE, "vocab_size": 30522}
+
+
+@pytest.mark.parametrize("key", bert_config.KEYS)
+def test_a_file_missing_a_key_is_refused_in_one_line(tmp_path, key):
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps({k: v for k, v in {**BERT_BASE, "vocab_size": 32}.items() if k != key}))
+    with pytest.raises(PipelineError, match=f"^{re.escape(str(path))} lacks {key}: rule bert_config writes a complete one"):
+        read_bert_config(path)
+
+
+def test_a_files_bad_value_names_the_file_and_the_setting(tmp_path):
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps({**BERT_BASE, "vocab_size": 0, "comment": "ignored"}))
+    with pytest.raises(PipelineError, match=f"^{re.escape(str(path))}: tokenizer.vocab_size must be a positive integer, got 0$"):
+        read_bert_config(path)
+    path.write_text(json.dumps({**BERT_BASE, "vocab_size": 32, "hidden_dropout_prob": 0, "comment": "kept"}))
+    # Returned as written (integers stay integers): the checkpoint folder's hash is taken over these values.
+    assert read_bert_config(path) == {**BERT_BASE, "vocab_size": 32, "hidden_dropout_prob": 0, "comment": "kept"}

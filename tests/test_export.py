@@ -14,7 +14,9 @@ import keras_hub  # noqa: E402
 import export  # noqa: E402
 import input_pipeline  # noqa: E402
 import model as bert  # noqa: E402
+from bert_config import BertConfigError  # noqa: E402
 from synthetic_data import tiny_bert_config, write_dataset  # noqa: E402
+from wordpiece_tokenizer import SPECIAL_TOKENS  # noqa: E402
 
 SEQ, PREDS = 32, 5
 WORDS = ["the", "cat", "sat", "on", "mat", "##s", "dog", "run", "##ning", "a"]
@@ -29,7 +31,7 @@ def exported(tmp_path_factory):
     model_dir = root / "model"
     model_dir.mkdir()
     (model_dir / "bert_config.json").write_text(json.dumps(config))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    vocab = list(SPECIAL_TOKENS) + WORDS
     vocab += [f"[UNUSED_{i}]" for i in range(config["vocab_size"] - len(vocab))]
     (model_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
     keras.utils.set_random_seed(3)
@@ -100,6 +102,37 @@ def test_huggingface_folder_loads_without_missing_keys_and_matches(exported):
     assert tokenizer("The cats RUNNING")["input_ids"] == [2, 5, 6, 10, 12, 13, 3]
 
 
+def test_both_tokenizers_have_the_pipelines_special_tokens(exported):
+    """Each role's token and id in both exported tokenizers are SPECIAL_TOKENS', where vocab.txt has them."""
+    root, _, _ = exported
+    expected = {role: (token, SPECIAL_TOKENS.index(token)) for role, token in SPECIAL_TOKENS._asdict().items()}
+    keras_tokenizer = keras_hub.models.BertTokenizer.from_preset(str(root / "keras_hub"))
+    keras_names = dict(pad="pad_token", unk="oov_token", cls="cls_token", sep="sep_token", mask="mask_token")
+    assert {
+        role: (getattr(keras_tokenizer, name), int(keras_tokenizer.token_to_id(getattr(keras_tokenizer, name))))
+        for role, name in keras_names.items()
+    } == expected
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.BertTokenizer.from_pretrained(str(root / "hf"))
+    assert {role: (getattr(hf, f"{role}_token"), getattr(hf, f"{role}_token_id")) for role in expected} == expected
+    assert json.loads((root / "hf" / "config.json").read_text())["pad_token_id"] == hf.pad_token_id
+
+
+def test_a_bert_config_missing_a_key_is_refused_alike_by_training_and_export(tmp_path):
+    """One reader (bert_config.read_bert_config) for the trainer and the export: the same one-line refusal."""
+    config = tiny_bert_config()
+    del config["hidden_act"]
+    (tmp_path / "bert_config.json").write_text(json.dumps(config))
+    messages = []
+    for read in (lambda: bert.read_bert_config(str(tmp_path / "bert_config.json")),
+                 lambda: export.load_trained(str(tmp_path))):
+        with pytest.raises(BertConfigError) as refused:
+            read()
+        messages.append(str(refused.value))
+    advice = "rule bert_config writes a complete one from the config's model section and tokenizer.vocab_size"
+    assert messages[0] == messages[1] == f"{tmp_path / 'bert_config.json'} lacks hidden_act: {advice}"
+
+
 @pytest.mark.parametrize("strip_accents", [False, True])
 def test_accent_setting_round_trips_into_both_tokenizers(exported, tmp_path, strip_accents):
     """Japanese voiced kana keep their mark only when the pipeline keeps accents, in both exports."""
@@ -139,7 +172,7 @@ def test_long_words_in_both_tokenizers(exported, tmp_path):
     export.export_keras_hub(pretrainer, str(vocab_path), str(tmp_path / "kh"))
     export.export_huggingface(pretrainer, config, str(vocab_path), str(tmp_path / "hf"), SEQ)
     ours = WordPieceTokenizer(vocab_path)
-    unk = vocab.index("[UNK]")
+    unk = vocab.index(SPECIAL_TOKENS.unk)
     pieces = lambda word: ours.encode(word)  # noqa: E731
     assert pieces("x" * 150) == [vocab.index("x")] + [vocab.index("##x")] * 149
     assert pieces("x" * 200)[-1] == vocab.index("##x") and pieces("x" * 201) == [unk]

@@ -10,8 +10,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 
+import bert_config  # noqa: E402
 import input_pipeline  # noqa: E402
 import model as bert  # noqa: E402
+from logs import PipelineError  # noqa: E402
 from synthetic_data import make_examples, tiny_bert_config, write_dataset, write_records  # noqa: E402
 
 SEQ, PREDS = 32, 5
@@ -104,11 +106,13 @@ def test_bert_config_is_checked(tmp_path):
     config = tiny_bert_config()
     path = tmp_path / "bert_config.json"
     path.write_text(json.dumps(dict(config, hidden_act="relu")))
-    with pytest.raises(ValueError, match="hidden_act"):
+    with pytest.raises(PipelineError, match="model.hidden_act must be one of"):
         bert.read_bert_config(path)
     path.write_text(json.dumps({k: v for k, v in config.items() if k != "vocab_size"}))
-    with pytest.raises(ValueError, match="vocab_size"):
+    with pytest.raises(PipelineError, match="lacks vocab_size"):
         bert.read_bert_config(path)
+    # The trainer reads a model dir through bert_config.py's one reader, as the export does.
+    assert bert.read_bert_config is bert_config.read_bert_config and bert.KEYS is bert_config.KEYS
 
 
 def test_config_hash_follows_what_shapes_the_weights():
