@@ -30,9 +30,10 @@ import numpy as np
 import records
 from atomic import atomic_path
 from logs import PipelineError, rule_log
-from wordpiece_tokenizer import MAX_INPUT_CHARS_PER_WORD, WordPieceTokenizer
+from wordpiece_tokenizer import MAX_INPUT_CHARS_PER_WORD, SPECIAL_TOKENS, WordPieceTokenizer
 
-REQUIRED_TOKENS = ("[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# The control symbols an example is built with, by role; padding is id 0 whatever vocab.txt says, as in the reference.
+REQUIRED_ROLES = ("unk", "cls", "sep", "mask")
 # Instances masked and encoded together: large enough for numpy, small enough to keep memory flat.
 BATCH = 4096
 
@@ -42,6 +43,10 @@ MASKED, UNCHANGED, RANDOM = 0, 1, 2
 
 class SettingsError(PipelineError, ValueError):
     """A pretraining_data setting out of range; the message names the key and a value that works."""
+
+
+class VocabularyError(PipelineError, ValueError):
+    """vocab.txt lacks a control symbol the examples need; the message says how to rebuild it."""
 
 
 def shard_seed(random_seed, shard_name):
@@ -270,7 +275,7 @@ def mask_batch(
     safe = np.where(valid, positions, 0)
     labels = np.where(valid, np.take_along_axis(ids, safe, axis=1), 0)
     random_ids = vocab_word_ids[gen.integers(0, len(vocab_word_ids), positions.shape)]
-    new = np.where(actions == MASKED, special["[MASK]"], np.where(actions == UNCHANGED, labels, random_ids))
+    new = np.where(actions == MASKED, special["mask"], np.where(actions == UNCHANGED, labels, random_ids))
     # Column `width` absorbs the padding slots.
     padded = np.concatenate([ids, np.zeros((n, 1), ids.dtype)], axis=1)
     np.put_along_axis(padded, np.where(valid, positions, width), new.astype(ids.dtype), axis=1)
@@ -345,12 +350,14 @@ def create_pretraining_data(
         max_input_chars_per_word=max_input_chars_per_word,
     )
     vocab = tokenizer.vocab
-    missing = [t for t in REQUIRED_TOKENS if t not in vocab]
+    required = {role: getattr(SPECIAL_TOKENS, role) for role in REQUIRED_ROLES}
+    missing = [token for token in required.values() if token not in vocab]
     if missing:
-        raise ValueError(
-            f"{vocab_path} lacks the control symbol(s) {' '.join(missing)} that BERT's examples need"
+        raise VocabularyError(
+            f"{vocab_path} lacks the control symbol(s) {' '.join(missing)} that BERT's examples need: "
+            "rebuild it with rule wordpiece_vocab (snakemake --forcerun wordpiece_vocab), which writes them first"
         )
-    special = {t: vocab[t] for t in REQUIRED_TOKENS}
+    special = {role: vocab[token] for role, token in required.items()}  # role -> id
     max_id = max(vocab.values())
     dtype = np.uint16 if max_id < 1 << 16 else np.int32
     # The reference draws replacements from the distinct vocabulary entries (`list(vocab.keys())`).
@@ -373,7 +380,7 @@ def create_pretraining_data(
         "documents": len(doc_first),
         "sentences": len(sentence_ends),
         "tokens": len(tokens),
-        "unknown_tokens": int(np.count_nonzero(tokens == special["[UNK]"])),
+        "unknown_tokens": int(np.count_nonzero(tokens == special["unk"])),
     }
     logging.info(
         "%s: %d lines, %d documents, %d sentences, %d tokens",
@@ -425,9 +432,9 @@ def create_pretraining_data(
                 )
                 ids = np.where(in_a | in_b, tokens[src], 0).astype(np.int64)
                 rows = np.arange(n)
-                ids[:, 0] = special["[CLS]"]
-                ids[rows, al + 1] = special["[SEP]"]
-                ids[rows, tot - 1] = special["[SEP]"]
+                ids[:, 0] = special["cls"]
+                ids[rows, al + 1] = special["sep"]
+                ids[rows, tot - 1] = special["sep"]
                 positions, valid, labels, batch_counts = mask_batch(
                     ids,
                     al,

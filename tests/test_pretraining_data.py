@@ -13,13 +13,14 @@ import pretraining_data as pdata
 import records
 import reference
 from pretraining_data import create_pretraining_data, shard_seed, truncated_lengths
-from wordpiece_tokenizer import WordPieceTokenizer
+from logs import PipelineError
+from wordpiece_tokenizer import SPECIAL_TOKENS, WordPieceTokenizer
 
 L, P = 128, 20
 STARTS = [f"w{i}" for i in range(300)]
 CONTINUATIONS = [f"##q{i}" for i in range(30)]
 VOCAB = (
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    list(SPECIAL_TOKENS)
     + STARTS
     + CONTINUATIONS
     + [f"[UNUSED_{i}]" for i in range(20)]
@@ -122,7 +123,7 @@ def test_records_parse_with_berts_spec_and_are_well_formed(built, vocab):
         np.testing.assert_array_equal(example["input_ids"].numpy(), a["input_ids"][i])
         np.testing.assert_array_equal(example["masked_lm_weights"].numpy(), a["masked_lm_weights"][i])
     assert i + 1 == n
-    cls, sep, mask = VOCAB.index("[CLS]"), VOCAB.index("[SEP]"), VOCAB.index("[MASK]")
+    cls, sep, mask = (VOCAB.index(t) for t in (SPECIAL_TOKENS.cls, SPECIAL_TOKENS.sep, SPECIAL_TOKENS.mask))
     for row in range(n):
         ids, im, seg = a["input_ids"][row], a["input_mask"][row], a["segment_ids"][row]
         tot = int(im.sum())
@@ -166,7 +167,7 @@ def test_segments_are_spans_of_the_corpus(built, corpus, vocab):
     if current:
         docs.append(current)
     texts = [" " + " ".join(map(str, d)) + " " for d in docs]
-    sep = VOCAB.index("[SEP]")
+    sep = VOCAB.index(SPECIAL_TOKENS.sep)
     for row in range(0, len(a["input_ids"]), 7):
         ids = a["input_ids"][row].copy()
         k = int((a["masked_lm_weights"][row] > 0).sum())
@@ -192,7 +193,7 @@ def test_stats_json_matches_the_records(built):
     assert on_disk["seq_length_histogram"] == np.bincount(lengths, minlength=L + 1).tolist()
     assert on_disk["random_next"] == int(a["next_sentence_labels"].sum())
     assert on_disk["masked_positions"] == int((a["masked_lm_weights"] > 0).sum())
-    mask_id = VOCAB.index("[MASK]")
+    mask_id = VOCAB.index(SPECIAL_TOKENS.mask)
     now = np.take_along_axis(a["input_ids"], a["masked_lm_positions"], 1)
     seen = int(((now == mask_id) & (a["masked_lm_weights"] > 0)).sum())
     # A random replacement can itself be [MASK] (1 in len(VOCAB)); nothing else may look like one.
@@ -213,7 +214,7 @@ def test_statistics_match_the_reference_algorithm(tmp_path, vocab):
     """
     shard = tmp_path / "shard_0007"
     make_corpus(shard, lines=3000, seed=7)
-    mask_id = VOCAB.index("[MASK]")
+    mask_id = VOCAB.index(SPECIAL_TOKENS.mask)
     ours, ref = [], []
     for run in range(3):
         create_pretraining_data(shard, vocab, tmp_path / "ours.tfrecord", seed=34, shard_name=f"shard_{run}")
@@ -410,9 +411,11 @@ def test_document_with_one_short_sentence(tmp_path, vocab):
 
 def test_vocab_without_control_symbols_fails_clearly(tmp_path, corpus):
     vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]"] + STARTS) + "\n")
+    vocab.write_text("\n".join([SPECIAL_TOKENS.pad, SPECIAL_TOKENS.unk] + STARTS) + "\n")
     out = tmp_path / "o.tfrecord"
-    with pytest.raises(ValueError, match=r"\[CLS\] \[SEP\] \[MASK\]"):
+    # A PipelineError: one console line, naming what is missing and the rule that writes it.
+    missing = r"lacks the control symbol\(s\) \[CLS\] \[SEP\] \[MASK\] that .*: .*wordpiece_vocab"
+    with pytest.raises(PipelineError, match=missing):
         create_pretraining_data(corpus[0], vocab, out, seed=34)
     assert os.listdir(tmp_path) == ["vocab.txt"]
 
