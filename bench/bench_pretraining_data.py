@@ -24,6 +24,9 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from wordpiece_tokenizer import SPECIAL_TOKENS  # noqa: E402
+
 REFERENCE = "tf-models-official==2.20.0"
 RECIPE = dict(
     max_seq_length=128,
@@ -96,7 +99,7 @@ def write_vocab(shard, vocab_path, workdir):
     )
     tokens = [line.split("\t")[0] for line in open(prefix + ".vocab", encoding="utf-8")][1:]
     tokens = [t[1:] if t.startswith("\u2581") else "##" + t for t in tokens]
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + tokens
+    tokens = list(SPECIAL_TOKENS) + tokens
     tokens += [f"[UNUSED_{i}]" for i in range(VOC_SIZE - len(tokens))]
     with open(vocab_path, "w", encoding="utf-8") as f:
         f.write("\n".join(tokens) + "\n")
@@ -224,7 +227,7 @@ def main():
     )
     print("ours     ", json.dumps({k: round(v, 2) for k, v in ours.items()}), flush=True)
 
-    mask_id = [t.strip() for t in open(vocab)].index("[MASK]")
+    mask_id = [t.strip() for t in open(vocab)].index(SPECIAL_TOKENS.mask)
     if not args.skip_reference:
         python = ensure_reference(args.ref_venv)
         ref_out = os.path.join(args.workdir, "reference.tfrecord")
