@@ -23,8 +23,13 @@ import numpy as np  # noqa: E402
 
 import input_pipeline  # noqa: E402
 from atomic import atomic_path  # noqa: E402
+from logs import PipelineError  # noqa: E402
 
 log = logging.getLogger("evaluate")
+
+
+class EvaluationError(PipelineError, ValueError):
+    """The held-out shard cannot be evaluated; the message names the setting that picks it."""
 
 
 def log_softmax(logits):
@@ -53,7 +58,7 @@ def evaluate(model, *, files, batch_size, max_seq_length, max_predictions_per_se
         nsp_nll -= np.take_along_axis(nsp_logp, nsp[:, None], -1).sum()
         examples += len(nsp)
     if not examples:
-        raise ValueError(f"no examples in {files}")
+        raise EvaluationError(f"no examples in {files}: set train.eval_shard to a shard that has some")
     return {
         "masked_lm_accuracy": float(mlm_hits / mlm_count),
         "masked_lm_loss": float(mlm_nll / mlm_count),

@@ -170,3 +170,15 @@ def test_list_files_expands_folders_and_patterns(data):
     assert input_pipeline.list_files(os.path.join(folder, "shard_000[1]*")) == [files[1]]
     with pytest.raises(FileNotFoundError):
         input_pipeline.list_files(os.path.join(folder, "nothing_*.tfrecord"))
+
+
+def test_evaluating_an_empty_held_out_shard_names_the_setting(tmp_path):
+    import evaluate
+
+    empty = tmp_path / "shard_0003.tfrecord"
+    empty.write_bytes(b"")
+    model = bert.build_pretrainer(tiny_bert_config())
+    with pytest.raises(PipelineError, match=r"no examples in .*shard_0003.tfrecord.*: set train.eval_shard to"):
+        evaluate.evaluate(
+            model, files=[str(empty)], batch_size=4, max_seq_length=SEQ, max_predictions_per_seq=PREDS, max_steps=0
+        )
