@@ -107,7 +107,7 @@ def huggingface_config(bert_config):
     return {
         "architectures": ["BertForPreTraining"],
         "model_type": "bert",
-        **{key: bert_config[key] for key in KEYS},  # BertConfig takes BERT's names
+        **{key: bert_config[key] for key in KEYS},  # BertConfig takes BERT's names; hidden_act is replaced:
         "hidden_act": "gelu_new",  # the tanh approximation; Hugging Face's "gelu" is the exact erf form
         "layer_norm_eps": 1e-12,
         "pad_token_id": SPECIAL_TOKENS.index(SPECIAL_TOKENS.pad),  # vocab.txt starts with SPECIAL_TOKENS

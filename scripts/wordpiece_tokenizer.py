@@ -27,6 +27,7 @@ class SpecialTokens(NamedTuple):
 
 # The one spelling of the control symbols: the vocabulary writes them, the examples and the exports use them.
 SPECIAL_TOKENS = SpecialTokens(pad="[PAD]", unk="[UNK]", cls="[CLS]", sep="[SEP]", mask="[MASK]")
+
 # google-research/bert's WordpieceTokenizer default: longer words (in characters) become [UNK] whole.
 MAX_INPUT_CHARS_PER_WORD = 200
 
