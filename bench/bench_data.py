@@ -1,4 +1,5 @@
-"""Data-preparation figures: normalisation speed against the recipe's loop, and dry-run time at ~400 shards.
+"""Data-preparation figures: normalisation speed against the recipe's loop, and the time to plan ~400 shards
+(`snakemake -n`, tools/plan.py, tools/dag.py).
 
     .venv/bin/python bench/bench_data.py [--lines 1000000] [--shards 400] [--target train]
 
@@ -70,6 +71,16 @@ def bench_dry_run(shards, target, scratch):
     jobs = result.stdout.split("Job stats:")[1].split("total")[1].split()[0]
     print(f"snakemake -n {target} with {n_shards} shards ({jobs} jobs planned): best of 3 {min(times):.2f} s "
           f"(target < 3 s)")
+    # The plan and the job graph read the same DAG; each is one process, as a user runs it.
+    for tool, extra in (("plan.py", []), ("dag.py", ["--out", os.path.join(folder, "dag")])):
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), target, *extra, "-s",
+                            os.path.join(ROOT, "Snakefile"), "--configfile", os.path.join(folder, "config.yaml")],
+                           cwd=folder, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        print(f"tools/{tool} {target} with {n_shards} shards: best of 3 {min(times):.2f} s", flush=True)
 
 
 def main():
