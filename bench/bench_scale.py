@@ -66,7 +66,7 @@ def snapshot(work):
     return code
 
 
-def run_size(lines, work, code, cores):
+def run_size(lines, work, code, cores, reuse):
     folder = os.path.join(work, f"{lines}")
     os.makedirs(folder, exist_ok=True)
     corpus = os.path.join(work, f"corpus-{lines}.txt")
@@ -81,13 +81,19 @@ def run_size(lines, work, code, cores):
     config["corpus"] = {"source": corpus, "max_lines": None}
     with open(os.path.join(folder, "config.yaml"), "w") as f:
         yaml.safe_dump(config, f)
-    start = time.time()
-    subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "snakemake"), "--cores", str(cores), "examples", "-s",
-         os.path.join(code, "Snakefile"), "--configfile", "config.yaml"],
-        cwd=folder, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    print(f"{lines:,} lines: examples built in {time.time() - start:.0f} s", flush=True)
+    elapsed_file = os.path.join(folder, "elapsed_s")
+    if not (reuse and os.path.exists(elapsed_file)):
+        start = time.time()
+        subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "snakemake"), "--cores", str(cores), "examples", "-s",
+             os.path.join(code, "Snakefile"), "--configfile", "config.yaml"],
+            cwd=folder, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        with open(elapsed_file, "w") as f:
+            f.write(f"{time.time() - start:.1f}\n")
+    with open(elapsed_file) as f:
+        elapsed = float(f.read())
+    print(f"{lines:,} lines: examples built in {elapsed:.0f} s", flush=True)
     results = os.path.join(folder, "results")
     rows = []
     for rule, patterns in OUTPUTS.items():
@@ -99,7 +105,7 @@ def run_size(lines, work, code, cores):
             "rule": rule, "jobs": len(files), "wall_s": bench["s"].sum(), "cpu_s": bench["cpu_time"].sum(),
             "peak_mb": bench["max_rss"].max(), "written_mb": folder_bytes(results, patterns) / 1e6,
         })
-    return pd.DataFrame(rows).set_index("rule"), config["tokenizer"]["input_sentence_size"]
+    return pd.DataFrame(rows).set_index("rule"), elapsed, config["tokenizer"]["input_sentence_size"]
 
 
 def main():
@@ -107,28 +113,36 @@ def main():
     parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--work", default="/tmp/bench-scale")
+    parser.add_argument("--reuse", action="store_true", help="read the figures of an earlier run in --work again")
     args = parser.parse_args()
-    code = snapshot(args.work)
-    tables = {}
+    code = os.path.join(args.work, "code") if args.reuse else snapshot(args.work)
+    tables, elapsed = {}, {}
     for lines in args.lines:
-        tables[lines], sentence_cap = run_size(lines, args.work, code, args.cores)
+        tables[lines], elapsed[lines], sentence_cap = run_size(lines, args.work, code, args.cores, args.reuse)
     pd.set_option("display.width", 200)
     for lines, table in tables.items():
         print(f"\n{lines:,} lines\n{table.round(1).to_string()}")
     if len(tables) > 1:
         small, large = args.lines[0], args.lines[-1]
         a, b = tables[small], tables[large]
-        growth = (b / a)[["wall_s", "cpu_s", "peak_mb", "written_mb"]]
+        columns = ["wall_s", "cpu_s", "peak_mb", "written_mb"]
+        # Below half a second (or half a megabyte) a figure is start-up noise: no growth is read from it.
+        growth = (b[columns] / a[columns].where(a[columns] >= 0.5)).replace(math.inf, math.nan)
         per_tenfold = growth ** (1 / math.log10(large / small))
         # tenfolds still to go: in lines, or for SentencePiece in the sentences it is given
         lines_left = math.log10(RECIPE_LINES / large)
         sentences_left = math.log10(min(RECIPE_LINES, sentence_cap) / min(large, sentence_cap))
         tenfolds = pd.Series([sentences_left if rule in SAMPLED else lines_left for rule in b.index], index=b.index)
-        projected = b[["wall_s", "cpu_s", "peak_mb", "written_mb"]] * per_tenfold.pow(tenfolds, axis=0)
-        print(f"\ngrowth from {small:,} to {large:,} lines ({large / small:g}x the data)\n{growth.round(2).to_string()}")
-        print(f"\nprojected to {RECIPE_LINES:,} lines\n{projected.round(0).to_string()}")
-        print(f"\nprojected total: wall {projected['wall_s'].sum() / 3600:.1f} h, cpu "
-              f"{projected['cpu_s'].sum() / 3600:.1f} h, largest peak {projected['peak_mb'].max() / 1000:.1f} GB, "
+        projected = b[columns] * per_tenfold.pow(tenfolds, axis=0)
+        run_growth = elapsed[large] / elapsed[small]
+        run_projected = elapsed[large] * (run_growth ** (1 / math.log10(large / small))) ** lines_left
+        print(f"\ngrowth from {small:,} to {large:,} lines ({large / small:g}x the data; '-': too small to tell)")
+        print(growth.round(2).to_string(na_rep="-"))
+        print(f"\nprojected to {RECIPE_LINES:,} lines\n{projected.round(0).to_string(na_rep='-')}")
+        print(f"\nthe whole run (elapsed, --cores {args.cores}): {elapsed[small]:.0f} s, {elapsed[large]:.0f} s "
+              f"(x{run_growth:.1f}); projected {run_projected / 3600:.1f} h")
+        print(f"projected: CPU {projected['cpu_s'].sum() / 3600:.1f} h over the rules that could be measured, "
+              f"largest peak {projected['peak_mb'].max() / 1000:.1f} GB ({projected['peak_mb'].idxmax()}), "
               f"written {projected['written_mb'].sum() / 1000:.0f} GB")
 
 

@@ -131,8 +131,9 @@ def check_config():
 check_config()
 
 
-# Resource sizes, from the corpus size the config asks for. Calibration (this repository's bench machine):
-# SentencePiece peaked at 1.5 GB on 1,000,000 sentences of 70 bytes; text is about 100 bytes a line.
+# Resource sizes, from the corpus size the config asks for. Calibration (bench/bench_scale.py, subtitle-shaped
+# lines of 39 bytes): SentencePiece peaked at 0.88 GB on 1,000,000 sentences and 8.0 GB on 10,000,000, about
+# 0.8 kB a sentence, and it reads at most input_sentence_size of them; text is taken as 100 bytes a line.
 LINES = CORPUS["max_lines"] or 100_000_000
 # bench/bench_pretraining_data.py on this repository's 2-core machine: a 256,000-line shard peaks at 140 MB and
 # writes 170 MB in about 5 s with dupe_factor 5.
@@ -141,7 +142,7 @@ SHARD_LINES = SHARDS["lines_per_shard"]
 
 def sentencepiece_mem_mb():
     sentences = min(LINES, TOKENIZER["input_sentence_size"] or LINES)
-    return 1000 + sentences // 700
+    return 1000 + sentences // 1000
 
 
 def text_mb():
