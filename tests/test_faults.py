@@ -208,7 +208,7 @@ def test_kill_9_of_snakemake_and_the_recovery_the_readme_gives(tmp_path):
     refused = snakemake(tmp_path, "--cores", "1", target, check=False)
     assert refused.returncode != 0 and "--unlock" in refused.stderr
     snakemake(tmp_path, "--unlock")
-    plan = subprocess.run([sys.executable, os.path.join(SCRIPTS, "plan.py"), "--json", target,
+    plan = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "plan.py"), "--json", target,
                            "-s", os.path.join(ROOT, "Snakefile"), "--configfile", str(tmp_path / "config.yaml")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=True)
     row = next(r for r in json.loads(plan.stdout)["rows"] if r["rule"] == "download")

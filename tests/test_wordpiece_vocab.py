@@ -106,7 +106,7 @@ def test_every_size_up_to_the_reachable_maximum_works(tmp_path):
         build_tokenizer(raw, tmp_path, vocab_size=most + 1)
 
 
-@pytest.mark.parametrize("lang", ["de", "ru"])
+@pytest.mark.parametrize("lang", ["de"])  # Russian: bench/bench_vocab_coverage.py and the Cyrillic sample test
 def test_digits_and_underscores_in_held_out_text_are_known(tmp_path, lang):
     """character_coverage 0.9995 leaves rare digits and `_` out of SentencePiece's alphabet; vocab.txt keeps them."""
     raw = write_corpus(tmp_path / "dataset.txt", 30_000, seed=4, lang=lang)
