@@ -36,6 +36,8 @@ RECIPE = dict(
     dupe_factor=5,
     short_seq_prob=0.1,
 )
+# The rest of what the rule passes (the schema's defaults), for our side only.
+OURS = dict(do_lower_case=True, strip_accents=None, do_whole_word_mask=False, compression="none", feature_names="bert")
 VOC_SIZE, NUM_PLACEHOLDERS = 8192, 256
 WORD = re.compile(r"\w+")
 
@@ -155,8 +157,7 @@ def run_reference(python, shard, vocab, out, log):
 
 
 def run_ours(shard, vocab, out, log, shard_name=None):
-    params = dict(RECIPE, shard_name=shard_name)
-    params["seed"] = params.pop("random_seed")
+    params = dict(RECIPE, shard_name=shard_name, **OURS)
     code = (
         f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'scripts')!r})\n"
         "from pretraining_data import create_pretraining_data\n"

@@ -19,17 +19,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from bench_pretraining_data import RECIPE, write_shard, write_vocab  # noqa: E402
+from bench_pretraining_data import OURS, RECIPE, write_shard, write_vocab  # noqa: E402
 
 
 def build(shard, vocab, out, compression):
     """Write the shard's examples; returns (seconds, instances)."""
     from pretraining_data import create_pretraining_data
 
-    params = dict(RECIPE)
-    seed = params.pop("random_seed")
     start = time.perf_counter()
-    stats = create_pretraining_data(shard, vocab, out, seed=seed, compression=compression, **params)
+    stats = create_pretraining_data(shard, vocab, out, **(RECIPE | OURS | {"compression": compression}))
     return time.perf_counter() - start, stats["instances"]
 
 

@@ -32,8 +32,6 @@ rule corpus_stats:
         f"{RESULTS}/logs/corpus_stats/corpus_stats.log",
     benchmark:
         f"{RESULTS}/benchmarks/corpus_stats/corpus_stats.tsv"
-    params:
-        max_length=1000,  # longer lines share the histogram's last bin
     conda:
         "../envs/report.yaml"
     script:
@@ -71,7 +69,6 @@ rule tokenizer_stats:
         f"{RESULTS}/benchmarks/tokenizer_stats/tokenizer_stats.tsv"
     params:
         num_placeholders=TOKENIZER["num_placeholders"],
-        sample_pieces=40,
     conda:
         "../envs/report.yaml"
     script:

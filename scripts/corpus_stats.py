@@ -14,6 +14,7 @@ from progress import Progress
 from report_common import plt, save_figure, write_json, write_tables
 
 BLOCK_BYTES = 8 << 20
+MAX_LINE_LENGTH = 1000  # characters; longer lines share the histogram's last bin
 
 
 class LineStats:
@@ -71,7 +72,7 @@ class LineStats:
         }
 
 
-def file_stats(path, max_length=1000, block_bytes=BLOCK_BYTES):
+def file_stats(path, max_length, block_bytes=BLOCK_BYTES):
     """LineStats.summary() of a text file; a last line without a line break counts as a line."""
     stats = LineStats(max_length)
     progress = Progress(f"measuring {path}", unit="MB", scale=1e6)
@@ -141,10 +142,10 @@ def plot_lengths(path, series, data_path=None):
     save_figure(fig, path, {"bin_edges": edges, "counts": dict(zip(series, counts))}, data_path=data_path)
 
 
-def main(*, raw, dataset, normalized, table_path, plot_path, json_path, plot_data_path=None, max_length=1000):
-    columns = {"raw corpus": file_stats(raw, max_length)} if raw else {}
-    columns["dataset.txt (kept)"] = file_stats(dataset, max_length)
-    columns["proc_dataset.txt (normalised)"] = file_stats(normalized, max_length)
+def main(*, raw, dataset, normalized, table_path, plot_path, json_path, plot_data_path=None):
+    columns = {"raw corpus": file_stats(raw, MAX_LINE_LENGTH)} if raw else {}
+    columns["dataset.txt (kept)"] = file_stats(dataset, MAX_LINE_LENGTH)
+    columns["proc_dataset.txt (normalised)"] = file_stats(normalized, MAX_LINE_LENGTH)
     table = summary_table(columns)
     kept = columns["dataset.txt (kept)"]["lines"]
     notes = pd.DataFrame({"note": [
@@ -174,5 +175,4 @@ if __name__ == "__main__" and "snakemake" in globals():
             plot_path=snakemake.output.plot,  # noqa: F821
             plot_data_path=snakemake.output.plot_data,  # noqa: F821
             json_path=snakemake.output.json,  # noqa: F821
-            max_length=snakemake.params.max_length,  # noqa: F821
         )

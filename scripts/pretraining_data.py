@@ -318,19 +318,19 @@ def create_pretraining_data(
     output_path,
     stats_path=None,
     *,
-    max_seq_length=128,
-    max_predictions_per_seq=20,
-    masked_lm_prob=0.15,
-    short_seq_prob=0.1,
-    dupe_factor=5,
-    seed=34,
+    max_seq_length,
+    max_predictions_per_seq,
+    masked_lm_prob,
+    short_seq_prob,
+    dupe_factor,
+    random_seed,
+    do_lower_case,
+    strip_accents,
+    do_whole_word_mask,
+    compression,
+    feature_names,
     shard_name=None,
-    do_lower_case=True,
-    strip_accents=None,
     max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
-    do_whole_word_mask=False,
-    compression="none",
-    feature_names="bert",
 ):
     """Write the shard's pre-training examples to `output_path` (and statistics to `stats_path`); returns the stats."""
     check_settings(
@@ -366,7 +366,7 @@ def create_pretraining_data(
     for token, index in vocab.items():
         is_subword[index] = token.startswith("##")
 
-    seed64 = shard_seed(seed, shard_name)
+    seed64 = shard_seed(random_seed, shard_name)
     rng = random.Random(seed64)
     gen = np.random.Generator(np.random.PCG64(seed64))
 
@@ -509,22 +509,11 @@ def create_pretraining_data(
 
 if __name__ == "__main__" and "snakemake" in globals():
     with rule_log(snakemake.log[0]):  # noqa: F821
-        params = snakemake.params  # noqa: F821
         create_pretraining_data(
             snakemake.input.shard,  # noqa: F821
             snakemake.input.vocab,  # noqa: F821
             snakemake.output.records,  # noqa: F821
             snakemake.output.stats,  # noqa: F821
-            max_seq_length=params.max_seq_length,
-            max_predictions_per_seq=params.max_predictions_per_seq,
-            masked_lm_prob=params.masked_lm_prob,
-            short_seq_prob=params.short_seq_prob,
-            dupe_factor=params.dupe_factor,
-            seed=params.random_seed,
             shard_name=f"shard_{snakemake.wildcards.shard}",  # noqa: F821
-            do_lower_case=params.do_lower_case,
-            strip_accents=params.strip_accents,
-            do_whole_word_mask=params.do_whole_word_mask,
-            compression=params.compression,
-            feature_names=params.feature_names,
+            **dict(snakemake.params.items()),  # noqa: F821
         )

@@ -16,6 +16,8 @@ from report_common import plt, save_figure, write_json, write_tables
 from wordpiece_vocab import CONTROL_SYMBOLS, PUNCTUATION, wordpiece_token
 from vocab_check import MAX_PIECES_PER_WORD
 
+SAMPLE_PIECES = 40  # rows of the report's sample of the pieces
+
 
 def read_vocab(path):
     with open(path, encoding="utf-8") as f:
@@ -91,7 +93,7 @@ def source_counts(rows, scores):
     return dict(counts)
 
 
-def piece_sample(rows, n=40):
+def piece_sample(rows, n):
     """About `n` rows of `token_sources`: the `n // 2` most probable pieces, the rest spread evenly over the
     vocabulary after them, and the first row of every kind of source not yet shown; in vocab.txt's order."""
     learned = [r for r in rows if r[2] is not None]
@@ -127,7 +129,7 @@ def plot_pieces_per_word(path, stats, data_path=None):
 
 
 def main(*, vocab_path, sentencepiece_vocab, vocab_check, table_path, plot_path, json_path, num_placeholders,
-         plot_data_path=None, sample_pieces=40):
+         plot_data_path=None):
     vocab = read_vocab(vocab_path)
     summary = vocabulary_summary(vocab, num_placeholders)
     with open(vocab_check, encoding="utf-8") as f:
@@ -135,7 +137,7 @@ def main(*, vocab_path, sentencepiece_vocab, vocab_check, table_path, plot_path,
     scores = read_scores(sentencepiece_vocab)
     rows = token_sources(vocab, scores)
     sources = source_counts(rows, scores)
-    sample = piece_sample(rows, sample_pieces)
+    sample = piece_sample(rows, SAMPLE_PIECES)
     overview = pd.DataFrame(
         [
             ("vocabulary size (lines of vocab.txt)", summary["vocab_size"]),
@@ -186,5 +188,4 @@ if __name__ == "__main__" and "snakemake" in globals():
             plot_data_path=snakemake.output.plot_data,  # noqa: F821
             json_path=snakemake.output.json,  # noqa: F821
             num_placeholders=snakemake.params.num_placeholders,  # noqa: F821
-            sample_pieces=snakemake.params.sample_pieces,  # noqa: F821
         )

@@ -13,8 +13,16 @@ import pretraining_data as pdata
 import records
 import reference
 from pretraining_data import create_pretraining_data, shard_seed, truncated_lengths
+from schema_defaults import section_defaults
 from logs import PipelineError
 from wordpiece_tokenizer import SPECIAL_TOKENS, WordPieceTokenizer
+
+# What the rule passes: the schema's pretraining_data settings, and the tokenizer's casing.
+SETTINGS = section_defaults("pretraining_data") | {"do_lower_case": True, "strip_accents": None}
+
+
+def build(input_path, vocab_path, output_path, stats_path=None, **overrides):
+    return create_pretraining_data(input_path, vocab_path, output_path, stats_path, **(SETTINGS | overrides))
 
 L, P = 128, 20
 STARTS = [f"w{i}" for i in range(300)]
@@ -90,7 +98,7 @@ def corpus(tmp_path_factory):
 def built(corpus, vocab, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
     records, stats_path = out / "shard_0000.tfrecord", out / "shard_0000.stats.json"
-    stats = create_pretraining_data(corpus[0], vocab, records, stats_path, seed=34)
+    stats = build(corpus[0], vocab, records, stats_path, random_seed=34)
     return records, stats_path, stats, read_records(records)
 
 
@@ -217,7 +225,7 @@ def test_statistics_match_the_reference_algorithm(tmp_path, vocab):
     mask_id = VOCAB.index(SPECIAL_TOKENS.mask)
     ours, ref = [], []
     for run in range(3):
-        create_pretraining_data(shard, vocab, tmp_path / "ours.tfrecord", seed=34, shard_name=f"shard_{run}")
+        build(shard, vocab, tmp_path / "ours.tfrecord", random_seed=34, shard_name=f"shard_{run}")
         ours.append(stats_of(read_records(tmp_path / "ours.tfrecord"), mask_id))
         ref.append(stats_of(reference.reference_arrays(shard, vocab, seed=run), mask_id))
     figures = {
@@ -244,7 +252,7 @@ def test_statistics_match_the_reference_algorithm(tmp_path, vocab):
 def test_masking_split_over_many_instances(tmp_path, vocab):
     shard = tmp_path / "shard_0001"
     make_corpus(shard, lines=3000, seed=3)
-    stats = create_pretraining_data(shard, vocab, tmp_path / "o.tfrecord", seed=1, dupe_factor=10)
+    stats = build(shard, vocab, tmp_path / "o.tfrecord", random_seed=1, dupe_factor=10)
     m = stats["masked_positions"]
     assert m > 50_000
     assert abs(stats["masked_replaced_by_mask"] / m - 0.8) < 0.01
@@ -273,7 +281,7 @@ def test_truncation_drops_from_both_ends(tmp_path, vocab):
     for _ in range(60):
         lines += [" ".join(f"w{rng.randint(0, 299)}" for _ in range(300)), ""]
     shard.write_text("\n".join(lines) + "\n")
-    stats = create_pretraining_data(shard, vocab, tmp_path / "o.tfrecord", seed=2)
+    stats = build(shard, vocab, tmp_path / "o.tfrecord", random_seed=2)
     a = read_records(tmp_path / "o.tfrecord")
     assert stats["full_length_share"] == 1.0  # lines longer than max_seq_length are truncated to fit
     assert (a["next_sentence_labels"] == 1).all()  # one sentence per document: always a random next
@@ -295,12 +303,12 @@ def test_truncation_drops_from_both_ends(tmp_path, vocab):
 def test_byte_identical_and_seeds_per_shard(tmp_path, corpus, vocab, built):
     records = built[0]
     again = tmp_path / "again.tfrecord"
-    create_pretraining_data(corpus[0], vocab, again, seed=34)
+    build(corpus[0], vocab, again, random_seed=34)
     assert again.read_bytes() == records.read_bytes()
     # In another process (as under any --cores), still the same bytes.
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from pretraining_data import create_pretraining_data; "
-        "create_pretraining_data(sys.argv[2], sys.argv[3], sys.argv[4], seed=34)"
+        f"create_pretraining_data(sys.argv[2], sys.argv[3], sys.argv[4], **{SETTINGS!r})"
     )
     scripts = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
     third = tmp_path / "third.tfrecord"
@@ -308,9 +316,9 @@ def test_byte_identical_and_seeds_per_shard(tmp_path, corpus, vocab, built):
     assert third.read_bytes() == records.read_bytes()
     # The same text under another shard name, or another global seed, gives other examples.
     other = tmp_path / "other.tfrecord"
-    create_pretraining_data(corpus[0], vocab, other, seed=34, shard_name="shard_0001")
+    build(corpus[0], vocab, other, random_seed=34, shard_name="shard_0001")
     assert other.read_bytes() != records.read_bytes()
-    create_pretraining_data(corpus[0], vocab, other, seed=35)
+    build(corpus[0], vocab, other, random_seed=35)
     assert other.read_bytes() != records.read_bytes()
 
 
@@ -323,7 +331,7 @@ def test_shard_seed_is_stable():
 
 def test_gzip_and_tf2_feature_names(tmp_path, corpus, vocab, built):
     out = tmp_path / "o.tfrecord"
-    stats = create_pretraining_data(corpus[0], vocab, out, seed=34, compression="gzip", feature_names="tf2")
+    stats = build(corpus[0], vocab, out, random_seed=34, compression="gzip", feature_names="tf2")
     with gzip.open(out) as f:
         f.read(1)  # a gzip stream
     a = read_records(out, compression="GZIP", names=("input_word_ids", "input_mask", "input_type_ids"))
@@ -331,15 +339,15 @@ def test_gzip_and_tf2_feature_names(tmp_path, corpus, vocab, built):
     # Same examples as the uncompressed, BERT-named output.
     np.testing.assert_array_equal(a["input_word_ids"], built[3]["input_ids"])
     np.testing.assert_array_equal(a["input_type_ids"], built[3]["segment_ids"])
-    create_pretraining_data(
-        corpus[0], vocab, tmp_path / "again.tfrecord", seed=34, compression="gzip", feature_names="tf2"
+    build(
+        corpus[0], vocab, tmp_path / "again.tfrecord", random_seed=34, compression="gzip", feature_names="tf2"
     )
     assert (tmp_path / "again.tfrecord").read_bytes() == out.read_bytes()
 
 
 def test_whole_word_masking(tmp_path, corpus, vocab):
     out = tmp_path / "o.tfrecord"
-    create_pretraining_data(corpus[0], vocab, out, seed=34, do_whole_word_mask=True)
+    build(corpus[0], vocab, out, random_seed=34, do_whole_word_mask=True)
     a = read_records(out)
     sub = np.array([t.startswith("##") for t in VOCAB])
     restored = a["input_ids"].copy()
@@ -368,7 +376,7 @@ def test_whole_word_masking(tmp_path, corpus, vocab):
 
 def test_small_max_predictions_caps_the_count(tmp_path, corpus, vocab):
     out = tmp_path / "o.tfrecord"
-    stats = create_pretraining_data(corpus[0], vocab, out, seed=34, max_predictions_per_seq=3)
+    stats = build(corpus[0], vocab, out, random_seed=34, max_predictions_per_seq=3)
     a = read_records(out, max_predictions=3)
     k = (a["masked_lm_weights"] > 0).sum(1)
     tot = a["input_mask"].sum(1)
@@ -378,7 +386,7 @@ def test_small_max_predictions_caps_the_count(tmp_path, corpus, vocab):
 
 def test_short_max_seq_length(tmp_path, corpus, vocab):
     out = tmp_path / "o.tfrecord"
-    create_pretraining_data(corpus[0], vocab, out, seed=34, max_seq_length=16, max_predictions_per_seq=4)
+    build(corpus[0], vocab, out, random_seed=34, max_seq_length=16, max_predictions_per_seq=4)
     a = read_records(out, max_seq_length=16, max_predictions=4)
     assert a["input_mask"].sum(1).max() == 16
 
@@ -386,17 +394,17 @@ def test_short_max_seq_length(tmp_path, corpus, vocab):
 def test_empty_shard_gives_an_empty_file(tmp_path, vocab):
     shard = tmp_path / "shard_0000"
     shard.write_text("")
-    stats = create_pretraining_data(shard, vocab, tmp_path / "o.tfrecord", tmp_path / "o.json", seed=34)
+    stats = build(shard, vocab, tmp_path / "o.tfrecord", tmp_path / "o.json", random_seed=34)
     assert stats["instances"] == 0 and (tmp_path / "o.tfrecord").read_bytes() == b""
     assert len(read_records(tmp_path / "o.tfrecord")["input_ids"]) == 0
     shard.write_text("\n\n   \n\x00\n")  # blank lines and a line with no tokens
-    assert create_pretraining_data(shard, vocab, tmp_path / "o.tfrecord", seed=34)["instances"] == 0
+    assert build(shard, vocab, tmp_path / "o.tfrecord", random_seed=34)["instances"] == 0
 
 
 def test_one_document_without_blank_lines(tmp_path, vocab):
     shard = tmp_path / "shard_0000"
     shard.write_text("\n".join(" ".join(STARTS[i : i + 10]) for i in range(0, 200, 10)) + "\n")
-    stats = create_pretraining_data(shard, vocab, tmp_path / "o.tfrecord", seed=34)
+    stats = build(shard, vocab, tmp_path / "o.tfrecord", random_seed=34)
     assert stats["documents"] == 1 and stats["instances"] > 0
     assert len(read_records(tmp_path / "o.tfrecord")["input_ids"]) == stats["instances"]
 
@@ -404,7 +412,7 @@ def test_one_document_without_blank_lines(tmp_path, vocab):
 def test_document_with_one_short_sentence(tmp_path, vocab):
     shard = tmp_path / "shard_0000"
     shard.write_text("w1\n\nw2 w3\n")  # the reference draws B from another (or the same) document
-    stats = create_pretraining_data(shard, vocab, tmp_path / "o.tfrecord", seed=34)
+    stats = build(shard, vocab, tmp_path / "o.tfrecord", random_seed=34)
     a = read_records(tmp_path / "o.tfrecord")
     assert stats["instances"] == 10 and (a["next_sentence_labels"] == 1).all()
 
@@ -416,7 +424,7 @@ def test_vocab_without_control_symbols_fails_clearly(tmp_path, corpus):
     # A PipelineError: one console line, naming what is missing and the rule that writes it.
     missing = r"lacks the control symbol\(s\) \[CLS\] \[SEP\] \[MASK\] that .*: .*wordpiece_vocab"
     with pytest.raises(PipelineError, match=missing):
-        create_pretraining_data(corpus[0], vocab, out, seed=34)
+        build(corpus[0], vocab, out, random_seed=34)
     assert os.listdir(tmp_path) == ["vocab.txt"]
 
 
@@ -434,7 +442,7 @@ def test_vocab_without_control_symbols_fails_clearly(tmp_path, corpus):
 )
 def test_bad_settings_fail_clearly(tmp_path, corpus, vocab, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
-        create_pretraining_data(corpus[0], vocab, tmp_path / "o.tfrecord", **bad)
+        build(corpus[0], vocab, tmp_path / "o.tfrecord", **bad)
     assert not os.listdir(tmp_path)
 
 
@@ -453,15 +461,15 @@ def test_no_partial_file_after_a_failure(tmp_path, corpus, vocab, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(KeyboardInterrupt):
-        create_pretraining_data(
-            corpus[0], vocab, out / "shard_0000.tfrecord", out / "shard_0000.stats.json", seed=34
+        build(
+            corpus[0], vocab, out / "shard_0000.tfrecord", out / "shard_0000.stats.json", random_seed=34
         )
     assert len(calls) == 2 and os.listdir(out) == []
 
 
 def test_batch_size_does_not_change_the_output(tmp_path, corpus, vocab, built, monkeypatch):
     monkeypatch.setattr(pdata, "BATCH", 100)
-    create_pretraining_data(corpus[0], vocab, tmp_path / "o.tfrecord", seed=34)
+    build(corpus[0], vocab, tmp_path / "o.tfrecord", random_seed=34)
     # Masks are drawn batch by batch, so the bytes differ, but the instances (before masking) are the same.
     a, b = read_records(tmp_path / "o.tfrecord"), built[3]
     np.testing.assert_array_equal(a["input_mask"], b["input_mask"])

@@ -17,6 +17,7 @@ import tensorflow as tf  # noqa: E402
 import input_pipeline  # noqa: E402
 import records  # noqa: E402
 from pretraining_data import create_pretraining_data  # noqa: E402
+from schema_defaults import section_defaults  # noqa: E402
 from synthetic_data import make_examples, tiny_bert_config  # noqa: E402
 
 SEQ, PREDS = 32, 5
@@ -58,11 +59,11 @@ def build(shards, out, compression, feature_names):
             shards / "vocab.txt",
             path,
             out / f"shard_{i:04d}.stats.json",
-            max_seq_length=SEQ,
-            max_predictions_per_seq=PREDS,
-            seed=34,
-            compression=compression,
-            feature_names=feature_names,
+            **(
+                section_defaults("pretraining_data")
+                | dict(max_seq_length=SEQ, max_predictions_per_seq=PREDS, compression=compression,
+                       feature_names=feature_names, do_lower_case=True, strip_accents=None)
+            ),
         )
         files.append(str(path))
     return files

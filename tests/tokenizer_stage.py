@@ -4,21 +4,16 @@ it, called as plain functions with the schema's defaults, for tests that need a 
 import os
 import re
 
-import yaml
-
 from normalize import normalize_file
+from schema_defaults import section_defaults
 from sentencepiece_model import TokenizerError, train_sentencepiece
 from tokenizer_text import write_tokenizer_text
 from wordpiece_vocab import VocabError, write_bert_vocab
 from vocab_check import vocab_coverage
 
-SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas", "config.schema.yaml")
-
 
 def tokenizer_defaults():
-    with open(SCHEMA) as f:
-        schema = yaml.safe_load(f)
-    return {key: spec["default"] for key, spec in schema["properties"]["tokenizer"]["properties"].items()}
+    return section_defaults("tokenizer")
 
 
 def build_tokenizer(raw, folder, *, strip_accents=True, follow_advice=False, processes=1, **settings):
