@@ -35,7 +35,7 @@ def load_trained(model_dir):
     return pretrainer, config
 
 
-def export_keras_hub(pretrainer, vocab_path, out_dir, do_lower_case=True, strip_accents=True):
+def export_keras_hub(pretrainer, vocab_path, out_dir, *, do_lower_case, strip_accents):
     """Backbone weights and config plus the WordPiece tokenizer, as a keras-hub preset folder.
 
     The tokenizer lower-cases and strips accents exactly as the vocabulary and the pre-training data did.
@@ -116,8 +116,8 @@ def huggingface_config(bert_config):
     }
 
 
-def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, max_seq_length=512, do_lower_case=True,
-                       strip_accents=True):
+def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, *, max_seq_length, do_lower_case,
+                       strip_accents):
     """config.json, model.safetensors, vocab.txt and a BertTokenizer config with the pipeline's casing and accents."""
     from safetensors.numpy import save_file
 
@@ -143,11 +143,12 @@ def write_json(path, data):
         json.dump(data, f, indent=2)
 
 
-def main(*, model_dir, keras_hub_dir, huggingface_dir, max_seq_length, do_lower_case=True, strip_accents=True):
+def main(*, model_dir, keras_hub_dir, huggingface_dir, max_seq_length, do_lower_case, strip_accents):
     pretrainer, config = load_trained(model_dir)
     vocab = os.path.join(model_dir, "vocab.txt")
-    export_keras_hub(pretrainer, vocab, keras_hub_dir, do_lower_case, strip_accents)
-    export_huggingface(pretrainer, config, vocab, huggingface_dir, max_seq_length, do_lower_case, strip_accents)
+    export_keras_hub(pretrainer, vocab, keras_hub_dir, do_lower_case=do_lower_case, strip_accents=strip_accents)
+    export_huggingface(pretrainer, config, vocab, huggingface_dir, max_seq_length=max_seq_length,
+                       do_lower_case=do_lower_case, strip_accents=strip_accents)
 
 
 if __name__ == "__main__" and "snakemake" in globals():
@@ -158,7 +159,5 @@ if __name__ == "__main__" and "snakemake" in globals():
             model_dir=snakemake.input.model,  # noqa: F821
             keras_hub_dir=snakemake.output.keras_hub,  # noqa: F821
             huggingface_dir=snakemake.output.huggingface,  # noqa: F821
-            max_seq_length=snakemake.params.max_seq_length,  # noqa: F821
-            do_lower_case=snakemake.params.do_lower_case,  # noqa: F821
-            strip_accents=snakemake.params.strip_accents,  # noqa: F821
+            **dict(snakemake.params.items()),  # noqa: F821
         )

@@ -45,6 +45,8 @@ def exported(tmp_path_factory):
         keras_hub_dir=str(root / "keras_hub"),
         huggingface_dir=str(root / "hf"),
         max_seq_length=SEQ,
+        do_lower_case=True,
+        strip_accents=True,
     )
     x, _, _ = next(input_pipeline.make_dataset(files, 16, SEQ, PREDS, training=False).as_numpy_iterator())
     assert (x["padding_mask"] == 0).any()  # padded positions are part of what must agree
@@ -139,8 +141,9 @@ def test_accent_setting_round_trips_into_both_tokenizers(exported, tmp_path, str
     root, pretrainer, _ = exported
     vocab = str(root / "model" / "vocab.txt")
     config = json.loads((root / "model" / "bert_config.json").read_text())
-    export.export_keras_hub(pretrainer, vocab, str(tmp_path / "kh"), strip_accents=strip_accents)
-    export.export_huggingface(pretrainer, config, vocab, str(tmp_path / "hf"), SEQ, strip_accents=strip_accents)
+    export.export_keras_hub(pretrainer, vocab, str(tmp_path / "kh"), do_lower_case=True, strip_accents=strip_accents)
+    export.export_huggingface(pretrainer, config, vocab, str(tmp_path / "hf"), max_seq_length=SEQ, do_lower_case=True,
+                              strip_accents=strip_accents)
     expected = "が" if not strip_accents else "か"  # が is か + a combining voicing mark
 
     tokenizer = keras_hub.models.BertTokenizer.from_preset(str(tmp_path / "kh"))
@@ -169,8 +172,9 @@ def test_long_words_in_both_tokenizers(exported, tmp_path):
     vocab_path = tmp_path / "vocab.txt"
     vocab_path.write_text("\n".join(vocab) + "\n")
     config = json.loads((root / "model" / "bert_config.json").read_text())
-    export.export_keras_hub(pretrainer, str(vocab_path), str(tmp_path / "kh"))
-    export.export_huggingface(pretrainer, config, str(vocab_path), str(tmp_path / "hf"), SEQ)
+    export.export_keras_hub(pretrainer, str(vocab_path), str(tmp_path / "kh"), do_lower_case=True, strip_accents=True)
+    export.export_huggingface(pretrainer, config, str(vocab_path), str(tmp_path / "hf"), max_seq_length=SEQ,
+                              do_lower_case=True, strip_accents=True)
     ours = WordPieceTokenizer(vocab_path)
     unk = vocab.index(SPECIAL_TOKENS.unk)
     pieces = lambda word: ours.encode(word)  # noqa: E731
