@@ -69,6 +69,24 @@ PRETRAINING_DATA = config["pretraining_data"]
 MODEL = config["model"]
 TRAIN = config["train"]
 TPU = config["tpu"] if config["tpu"]["name"] else None
+# The second training phase (phase2.num_train_steps 0: none), and each phase's folder of examples with the
+# lengths its pretraining_data jobs make; the exports take as many positions as the longest phase trained.
+PHASE2 = config["phase2"] if config["phase2"]["num_train_steps"] else None
+EXAMPLES = {"pretraining_data": PRETRAINING_DATA}
+if PHASE2:
+    EXAMPLES["pretraining_data_phase2"] = dict(
+        PRETRAINING_DATA,
+        max_seq_length=PHASE2["max_seq_length"],
+        max_predictions_per_seq=PHASE2["max_predictions_per_seq"],
+    )
+FINAL_EXAMPLES = list(EXAMPLES)[-1]
+
+
+wildcard_constraints:
+    examples="|".join(EXAMPLES),
+
+
+TRAINED_POSITIONS = max(examples["max_seq_length"] for examples in EXAMPLES.values())
 # Checkpoints: the bucket's bert_model/ when a TPU trains (as in the recipe), else <results>/checkpoints.
 MODEL_DIR = TRAIN["model_dir"] or (
     f"{BUCKET_URL}/bert_model/checkpoints" if TPU else f"{RESULTS}/checkpoints"
@@ -102,21 +120,22 @@ def check_config():
     # stops here, not after the jobs before it have overwritten good outputs.
     try:
         check_backend(backend=TRAIN["backend"], device=TRAIN["device"], tpu_name=TPU["name"] if TPU else None)
-        check_pretraining_data(
-            **{
-                key: PRETRAINING_DATA[key]
-                for key in (
-                    "max_seq_length",
-                    "max_predictions_per_seq",
-                    "masked_lm_prob",
-                    "short_seq_prob",
-                    "dupe_factor",
-                    "compression",
-                    "feature_names",
-                )
-            }
-        )
-        make_bert_config(MODEL, TOKENIZER["vocab_size"], max_seq_length=PRETRAINING_DATA["max_seq_length"])
+        for examples in EXAMPLES.values():
+            check_pretraining_data(
+                **{
+                    key: examples[key]
+                    for key in (
+                        "max_seq_length",
+                        "max_predictions_per_seq",
+                        "masked_lm_prob",
+                        "short_seq_prob",
+                        "dupe_factor",
+                        "compression",
+                        "feature_names",
+                    )
+                }
+            )
+        make_bert_config(MODEL, TOKENIZER["vocab_size"], max_seq_length=TRAINED_POSITIONS)
     except PipelineError as error:
         raise WorkflowError(str(error)) from None
     smallest = TOKENIZER["num_placeholders"] + len(CONTROL_SYMBOLS) + 1
@@ -175,14 +194,19 @@ def shard_ids(wildcards=None):
     return sorted(glob_wildcards(os.path.join(shard_dir, "shard_{shard,[0-9]+}")).shard)
 
 
-def pretraining_records(wildcards=None):
-    """One .tfrecord per current shard; none from an earlier, larger run."""
-    return expand(f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord", shard=shard_ids())
+def pretraining_records(wildcards=None, folder="pretraining_data"):
+    """One .tfrecord per current shard in a folder of EXAMPLES; none from an earlier, larger run."""
+    return expand(f"{RESULTS}/{folder}/shard_{{shard}}.tfrecord", shard=shard_ids())
 
 
-def held_out_record(wildcards=None):
+def all_records(wildcards=None):
+    """The examples of every training phase."""
+    return [record for folder in EXAMPLES for record in pretraining_records(folder=folder)]
+
+
+def held_out_record(wildcards=None, folder="pretraining_data"):
     """The shard that training never reads (train.eval_shard indexes the sorted shards; -1 = the last)."""
-    records = pretraining_records()
+    records = pretraining_records(folder=folder)
     if len(records) < 2:
         raise ValueError(
             f"train: {len(records)} pretraining shard(s); holding one out for evaluation needs at least 2 "
@@ -191,9 +215,27 @@ def held_out_record(wildcards=None):
     return records[TRAIN["eval_shard"]]
 
 
-def training_records(wildcards=None):
-    held_out = held_out_record()
-    return [record for record in pretraining_records() if record != held_out]
+def training_records(wildcards=None, folder="pretraining_data"):
+    held_out = held_out_record(folder=folder)
+    return [record for record in pretraining_records(folder=folder) if record != held_out]
+
+
+def phase2_training_records(wildcards=None):
+    return training_records(folder="pretraining_data_phase2") if PHASE2 else []
+
+
+def phase2_held_out_record(wildcards=None):
+    return [held_out_record(folder="pretraining_data_phase2")] if PHASE2 else []
+
+
+def final_held_out_record(wildcards=None):
+    """What the final model is evaluated on: the held-out shard of the last phase's examples."""
+    return held_out_record(folder=FINAL_EXAMPLES)
+
+
+def examples_setting(key):
+    """A pretraining_data param that each folder of EXAMPLES sets for itself."""
+    return lambda wildcards: EXAMPLES[wildcards.examples][key]
 
 
 # The script a TPU VM runs (tpu.train_command); it and what it imports are all of scripts/ that a VM gets.
@@ -230,7 +272,7 @@ def train_upload(wildcards=None):
 
 def upload_folders():
     """{local folder: gs:// URL} that `upload` mirrors; a TPU VM also needs this project's scripts."""
-    folders = {f"{RESULTS}/{name}": f"{BUCKET_URL}/{name}" for name in ("bert_model", "pretraining_data")}
+    folders = {f"{RESULTS}/{name}": f"{BUCKET_URL}/{name}" for name in ("bert_model", *EXAMPLES)}
     if TPU:
         folders[f"{RESULTS}/tpu/code"] = f"{BUCKET_URL}/code"
     return folders

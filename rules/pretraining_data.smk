@@ -13,15 +13,16 @@ rule pretraining_data:
         # No examples from a vocabulary that fails the held-out [UNK] check.
         vocab_check=f"{RESULTS}/tokenizer/vocab_check.json",
     output:
-        records=f"{RESULTS}/pretraining_data/shard_{{shard}}.tfrecord",
-        stats=f"{RESULTS}/pretraining_data/shard_{{shard}}.stats.json",
+        # {examples}: a folder of EXAMPLES, one per training phase (pretraining_data_phase2: phase2's lengths).
+        records=f"{RESULTS}/{{examples}}/shard_{{shard}}.tfrecord",
+        stats=f"{RESULTS}/{{examples}}/shard_{{shard}}.stats.json",
     log:
-        f"{RESULTS}/logs/pretraining_data/{{shard}}.log",
+        f"{RESULTS}/logs/{{examples}}/{{shard}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/pretraining_data/{{shard}}.tsv"
+        f"{RESULTS}/benchmarks/{{examples}}/{{shard}}.tsv"
     params:
-        max_seq_length=PRETRAINING_DATA["max_seq_length"],
-        max_predictions_per_seq=PRETRAINING_DATA["max_predictions_per_seq"],
+        max_seq_length=examples_setting("max_seq_length"),
+        max_predictions_per_seq=examples_setting("max_predictions_per_seq"),
         masked_lm_prob=PRETRAINING_DATA["masked_lm_prob"],
         short_seq_prob=PRETRAINING_DATA["short_seq_prob"],
         dupe_factor=PRETRAINING_DATA["dupe_factor"],
@@ -56,7 +57,7 @@ rule bert_config:
     params:
         model=MODEL,
         vocab_size=TOKENIZER["vocab_size"],
-        max_seq_length=PRETRAINING_DATA["max_seq_length"],
+        max_seq_length=TRAINED_POSITIONS,
     resources:
         mem_mb=200,
         runtime=5,
@@ -69,6 +70,6 @@ rule bert_config:
 # Every shard's examples and the model dir: what training (and an upload) needs.
 rule examples:
     input:
-        pretraining_records,
+        all_records,
         f"{RESULTS}/bert_model/bert_config.json",
         f"{RESULTS}/bert_model/vocab.txt",

@@ -1,4 +1,5 @@
-# Recipe step 10: pre-train BERT on the .tfrecord shards, then evaluate and export it.
+# Recipe step 10: pre-train BERT on the .tfrecord shards, then evaluate and export it. One train job trains
+# every phase: phase 1, then (phase2.num_train_steps > 0) phase 2 on longer examples from phase 1's final weights.
 #
 # Checkpoints live in a model dir of their own ({train.model_dir or RESULTS/checkpoints}/<model-config hash>/),
 # never among a rule's outputs: Snakemake deletes declared outputs before re-running a job, and a re-run must
@@ -13,6 +14,9 @@ rule train:
         vocab=f"{RESULTS}/bert_model/vocab.txt",
         records=training_records,
         held_out=held_out_record,
+        # phase2: the examples of the second phase (none without one)
+        phase2_records=phase2_training_records,
+        phase2_held_out=phase2_held_out_record,
         upload=train_upload,
     output:
         manifest=f"{RESULTS}/trained/manifest.json",
@@ -40,7 +44,7 @@ rule train:
 rule evaluate:
     input:
         model=f"{RESULTS}/trained/model",
-        held_out=held_out_record,
+        held_out=final_held_out_record,
     output:
         f"{RESULTS}/trained/eval_metrics.json",
     log:
@@ -50,8 +54,8 @@ rule evaluate:
     params:
         batch_size=TRAIN["eval_batch_size"],
         max_steps=0,  # every held-out example
-        max_seq_length=PRETRAINING_DATA["max_seq_length"],
-        max_predictions_per_seq=PRETRAINING_DATA["max_predictions_per_seq"],
+        max_seq_length=EXAMPLES[FINAL_EXAMPLES]["max_seq_length"],
+        max_predictions_per_seq=EXAMPLES[FINAL_EXAMPLES]["max_predictions_per_seq"],
     threads: MAX_THREADS
     resources:
         mem_mb=TRAIN["mem_mb"],
@@ -73,7 +77,8 @@ rule export:
     benchmark:
         f"{RESULTS}/benchmarks/export/export.tsv"
     params:
-        max_seq_length=PRETRAINING_DATA["max_seq_length"],
+        # Positions past the longest phase's sequences were never trained: the exports leave them out.
+        max_seq_length=TRAINED_POSITIONS,
         # The exported tokenizers split text as the vocabulary and the examples were made.
         do_lower_case=TOKENIZER["do_lower_case"],
         strip_accents=STRIP_ACCENTS,

@@ -142,12 +142,19 @@ def restore(model, path, *, config_hash):
             f"vocab_size {meta['bert_config']['vocab_size']}, hidden_size {meta['bert_config']['hidden_size']}) "
             f"than the current one (hash {config_hash}). Use another model dir, or delete that one to start over."
         )
-    variables = state_variables(model)
-    if meta["variables"] != state_names(model) or [a.shape for a in arrays] != [tuple(v.shape) for v in variables]:
+    # Gradient accumulators hold zeros between optimizer steps, when checkpoints are saved: a checkpoint made with
+    # another train.gradient_accumulation_steps restores, and the caller sets the step count (set_optimizer_step).
+    saved = {name: array for name, array in zip(meta["variables"], arrays, strict=True) if not is_accumulator(name)}
+    ours = {name: v for name, v in zip(state_names(model), state_variables(model), strict=True) if not is_accumulator(name)}
+    if list(saved) != list(ours) or any(saved[name].shape != tuple(ours[name].shape) for name in ours):
         raise CheckpointMismatch(f"{path} holds other variables than this model and optimizer")
-    for variable, array in zip(variables, arrays, strict=True):
-        variable.assign(array)
+    for name, variable in ours.items():
+        variable.assign(saved[name])
     return meta
+
+
+def is_accumulator(name):
+    return name.endswith("_gradient_accumulator")
 
 
 # ---- one trainer per model dir ---------------------------------------------------------------------------------

@@ -6,12 +6,17 @@
 keras-hub's BERT computes GELU with the tanh approximation (as google-research/bert did) and layer norms with
 epsilon 1e-12; the Hugging Face config says so ("gelu_new", layer_norm_eps), so both give the same outputs.
 
+The exports hold as many positions as the longest training sequences (pretraining_data.max_seq_length, or
+phase2.max_seq_length with a second phase), not bert_config's max_position_embeddings: the others were never
+trained.
+
 Neither exported tokenizer can carry BERT's max_input_chars_per_word (200): keras-hub's maps a word over 100 UTF-8
 bytes to [UNK] and transformers' BertTokenizer one over 100 characters, fixed by the libraries whatever the saved
 files say (tests/test_export.py checks both, and the setting a Hugging Face user can change after loading).
 """
 
 import json
+import logging
 import os
 import shutil
 
@@ -21,6 +26,7 @@ from atomic import atomic_dir
 from bert_config import KEYS, read_bert_config
 from wordpiece_tokenizer import SPECIAL_TOKENS
 
+log = logging.getLogger("export")
 # transformers' names for the control symbols: pad_token, unk_token, cls_token, sep_token, mask_token.
 HUGGINGFACE_SPECIAL_TOKENS = {f"{role}_token": token for role, token in SPECIAL_TOKENS._asdict().items()}
 
@@ -143,8 +149,35 @@ def write_json(path, data):
         json.dump(data, f, indent=2)
 
 
+def trained_positions_only(pretrainer, config, positions):
+    """The pretrainer and config with position embeddings 0..positions-1 only: the ones past the longest sequence
+    any training phase saw keep their random initial values, and an export that claimed them would hand a
+    fine-tuning user noise there, silently."""
+    if positions >= config["max_position_embeddings"]:
+        return pretrainer, config
+    import model as bert
+
+    log.warning(
+        "exporting %d positions of bert_config's %d: the longest training sequences had %d tokens (phase2 trains "
+        "longer ones)",
+        positions,
+        config["max_position_embeddings"],
+        positions,
+    )
+    config = dict(config, max_position_embeddings=positions)
+    short = bert.build_pretrainer(config)
+    for target, source in zip(short.weights, pretrainer.weights, strict=True):
+        value = source.numpy()
+        if tuple(target.shape) != value.shape:  # the position embeddings alone
+            assert target.path == "position_embedding/embeddings", target.path
+            value = value[:positions]
+        target.assign(value)
+    return short, config
+
+
 def main(*, model_dir, keras_hub_dir, huggingface_dir, max_seq_length, do_lower_case, strip_accents):
-    pretrainer, config = load_trained(model_dir)
+    """`max_seq_length`: the longest sequences training saw (the longest phase's), the positions exported."""
+    pretrainer, config = trained_positions_only(*load_trained(model_dir), max_seq_length)
     vocab = os.path.join(model_dir, "vocab.txt")
     export_keras_hub(pretrainer, vocab, keras_hub_dir, do_lower_case=do_lower_case, strip_accents=strip_accents)
     export_huggingface(pretrainer, config, vocab, huggingface_dir, max_seq_length=max_seq_length,

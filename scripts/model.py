@@ -80,35 +80,74 @@ def build_pretrainer(bert_config, dtype=None):
 
 @keras.saving.register_keras_serializable(package="bert_pipeline")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """BERT's schedule: linear decay from `peak` to 0 at `total_steps`; linear ramp from 0 for `warmup_steps`."""
+    """BERT's schedule: linear decay from `peak` to 0 at `total_steps`; linear ramp from 0 for `warmup_steps`.
 
-    def __init__(self, peak, warmup_steps, total_steps):
+    Keras calls it with the optimizer's count of micro-batches; with gradient accumulation each optimizer step
+    is `micro_steps` of them, and every micro-batch of one step sees that step's rate."""
+
+    def __init__(self, peak, warmup_steps, total_steps, micro_steps=1):
         self.peak = peak
         self.warmup_steps = warmup_steps
         self.total_steps = total_steps
+        self.micro_steps = micro_steps
 
-    def __call__(self, step):
+    def __call__(self, iteration):
+        return self.at_step(ops.floor_divide(iteration, self.micro_steps))
+
+    def at_step(self, step):
+        """The rate of optimizer step `step` (0 = the first)."""
         step = ops.cast(step, "float32")
         decayed = self.peak * ops.maximum(0.0, 1.0 - step / max(self.total_steps, 1))
         warm = self.peak * step / max(self.warmup_steps, 1)
         return ops.where(step < self.warmup_steps, warm, decayed)
 
     def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+        return {
+            "peak": self.peak,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "micro_steps": self.micro_steps,
+        }
+
+
+@keras.saving.register_keras_serializable(package="bert_pipeline")
+class AdamW(keras.optimizers.AdamW):
+    """Keras's AdamW on dense gradients. TensorFlow hands an embedding lookup's gradient over as IndexedSlices,
+    one slice per token, a row repeated as often as its id: their global norm is not the gradient's, so the
+    clipping scaled every update by a wrong factor (1-2% on a tiny BERT, from the segment embeddings; found when
+    gradient accumulation, which sums dense gradients, did not give the update of one large batch)."""
+
+    def apply(self, grads, trainable_variables=None):
+        if keras.backend.backend() == "tensorflow":  # JAX's gradients are dense arrays
+            import tensorflow as tf
+
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return super().apply(grads, trainable_variables)
 
 
 def make_optimizer(schedule, weight_decay=0.01):
-    """AdamW as BERT used it: no decay on biases and layer norms, gradients clipped to global norm 1."""
-    optimizer = keras.optimizers.AdamW(
+    """AdamW as BERT used it: no decay on biases and layer norms, gradients clipped to global norm 1.
+
+    With `schedule.micro_steps` > 1, Keras sums the gradients of that many micro-batches and applies their mean
+    (clipped, with decay and the step's rate) once: one optimizer step, as one batch of them all would."""
+    optimizer = AdamW(
         learning_rate=schedule,
         weight_decay=weight_decay,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-6,
         global_clipnorm=1.0,
+        gradient_accumulation_steps=schedule.micro_steps if schedule.micro_steps > 1 else None,
     )
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return optimizer
+
+
+def set_optimizer_step(optimizer, step):
+    """Make `step` the optimizer's next step: its micro-batch count is step x micro_steps, which a checkpoint made
+    with another gradient_accumulation_steps counted otherwise."""
+    micro_steps = optimizer.gradient_accumulation_steps or 1
+    optimizer._iterations.assign(step * micro_steps)  # the counter behind `iterations` (steps // micro_steps)
 
 
 def compile_pretrainer(model, optimizer, jit_compile="auto", steps_per_execution=1):

@@ -53,11 +53,16 @@ def check_backend(*, backend, device, tpu_name):
 # ---- what the TPU VM runs ----------------------------------------------------------------------------------------
 
 
-def train_command(*, python, settings, bert_config, vocab, train_files, eval_files, model_dir, run_url):
+def train_command(
+    *, python, settings, bert_config, vocab, train_files, eval_files, phase2_files, model_dir, run_url
+):
     """scripts/train_cli.py's command line on the VM: every path in the bucket; `settings`: the values the local
-    rule trains with (every key of train_settings.KEYS)."""
+    rule trains with (every setting of train_settings.names()); `phase2_files`: (train files, eval files) of
+    phase 2, empty without one."""
     argv = [python, "code/scripts/train_cli.py", "--bert-config", bert_config, "--vocab", vocab]
     argv += ["--train-files", *train_files, "--eval-files", *eval_files, "--model-dir", model_dir]
+    if phase2_files[0]:
+        argv += ["--phase2-train-files", *phase2_files[0], "--phase2-eval-files", *phase2_files[1]]
     argv += ["--manifest", f"{run_url}/manifest.json", "--final-model-dir", f"{run_url}/model"]
     return argv + train_settings.to_argv(settings)
 
@@ -293,7 +298,19 @@ def stopped(signum, frame):
 
 
 def train_on_tpu(
-    *, tpu, bucket_url, model_dir, records, held_out, manifest_path, model_path, bert_config, vocab, **settings
+    *,
+    tpu,
+    bucket_url,
+    model_dir,
+    records,
+    held_out,
+    phase2_records,
+    phase2_held_out,
+    manifest_path,
+    model_path,
+    bert_config,
+    vocab,
+    **settings,
 ):
     """Train on a Cloud TPU from the bucket; write the run's manifest and final weights locally. `settings`: the
     training settings (train_settings.KEYS); `model_dir`: the checkpoint root, in the bucket."""
@@ -302,14 +319,16 @@ def train_on_tpu(
         checkpoints.per_config(model_dir), bert_config_path=bert_config, vocab_path=vocab
     )
     run_url = f"{bucket_url}/bert_model/trained"
-    data = f"{bucket_url}/pretraining_data"
+    # The bucket mirrors each local folder of examples (upload); a record keeps its folder's and its own name.
+    remote = lambda paths: [f"{bucket_url}/{os.path.basename(os.path.dirname(p))}/{os.path.basename(p)}" for p in paths]  # noqa: E731
     command = train_command(
         python=tpu["python"],
         settings=settings,
         bert_config=f"{bucket_url}/bert_model/bert_config.json",
         vocab=f"{bucket_url}/bert_model/vocab.txt",
-        train_files=[f"{data}/{os.path.basename(r)}" for r in records],
-        eval_files=[f"{data}/{os.path.basename(held_out)}"],
+        train_files=remote(records),
+        eval_files=remote([held_out]),
+        phase2_files=(remote(phase2_records), remote(phase2_held_out)),
         model_dir=model_dir,
         run_url=run_url,
     )
@@ -336,6 +355,8 @@ if __name__ == "__main__" and "snakemake" in globals():
             **dict(snakemake.params.items()),  # noqa: F821
             records=snakemake.input.records,  # noqa: F821
             held_out=snakemake.input.held_out,  # noqa: F821
+            phase2_records=list(snakemake.input.phase2_records),  # noqa: F821
+            phase2_held_out=list(snakemake.input.phase2_held_out),  # noqa: F821
             manifest_path=snakemake.output.manifest,  # noqa: F821
             model_path=snakemake.output.model,  # noqa: F821
             bert_config=snakemake.input.bert_config,  # noqa: F821

@@ -1,9 +1,10 @@
 """Pre-train BERT (masked LM + next sentence) on .tfrecord shards: recipe step 10, without TPUEstimator.
 
-One run: choose the devices, build the model, resume from the newest checkpoint in the model dir (weights,
-optimizer state, step and the curve so far), train to `num_train_steps` with a checkpoint every
-`save_checkpoints_steps` and on SIGTERM/Ctrl-C, then keep the final weights, evaluate on held-out shards and
-write a JSON manifest, last. Every path may be local or gs://.
+One run: choose the devices, build the model, then for each phase (phase 1; phase 2 at longer sequences when
+configured) resume from the newest checkpoint in its model dir (weights, optimizer state, step and the curve so
+far) and train to its `num_train_steps` with a checkpoint every `save_checkpoints_steps` and on SIGTERM/Ctrl-C;
+then keep the final weights, evaluate on held-out shards and write a JSON manifest, last. Every path may be
+local or gs://.
 
 Keras fixes its backend when first imported, and importing TensorFlow imports it: the entry point
 (train_cli.py: the command line and the Snakemake job) chooses the backend before it imports this file.
@@ -16,6 +17,7 @@ import checkpoints
 import devices
 import evaluate
 import input_pipeline
+import train_settings
 from logs import PipelineError
 from train_callback import Monitor, format_seconds, stop_on_signals
 from train_outputs import export_model, write_manifest
@@ -35,25 +37,17 @@ def train(
     model_dir,
     backend,
     device,
-    batch_size,
-    learning_rate,
-    warmup_steps,
-    num_train_steps,
-    save_checkpoints_steps,
-    keep_checkpoints,
-    log_every_steps,
-    max_seq_length,
-    max_predictions_per_seq,
     mixed_precision,
-    jit_compile,
-    steps_per_execution,
-    shuffle_buffer,
     seed,
+    phase2_train_files=(),
+    **settings,
 ):
-    """Train to `num_train_steps`, resuming from the newest checkpoint in `model_dir`. Returns (model, summary).
+    """Train every phase of `settings` (train_settings.phases): phase 1 on `train_files`, then, when its
+    phase2_num_train_steps is not 0, phase 2 on `phase2_train_files`. Returns (model, [summary of each phase]).
 
     A `{config_hash}` in `model_dir` becomes the model config's fingerprint, so that each config trains in a
-    folder of its own; without it, a checkpoint of another config in `model_dir` stops the run.
+    folder of its own; without it, a checkpoint of another config in `model_dir` stops the run. Phase 2 keeps its
+    checkpoints in a subfolder named after the phase-1 step it starts from (phase_folder).
     """
     keras = devices.select_backend(backend)
     import model as bert  # after select_backend: model.py imports Keras
@@ -61,15 +55,9 @@ def train(
     bert_config, config_hash, model_dir = checkpoints.config_folder(
         model_dir, bert_config_path=bert_config_path, vocab_path=vocab_path
     )
-    checkpoints.lock(model_dir)  # before reading its checkpoints; held until release_locks() or exit
     scope, replicas, platform = devices.distribution(backend=backend, device=device)
     precision = devices.choose_precision(setting=mixed_precision, platform=platform)
     keras.mixed_precision.set_dtype_policy(precision)
-    if batch_size % replicas:
-        raise PipelineError(
-            f"train.batch_size {batch_size} is not a multiple of the {replicas} replicas: "
-            f"use a multiple of {replicas}"
-        )
     log.info(
         "backend %s, %d %s replica(s), %s, model config %s, model dir %s",
         backend,
@@ -79,36 +67,96 @@ def train(
         config_hash,
         model_dir,
     )
-
     keras.utils.set_random_seed(seed)
     with scope():
         model = bert.build_pretrainer(bert_config)
-        schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps)
+    run = dict(scope=scope, config_hash=config_hash, bert_config=bert_config, seed=seed)
+    run.update(backend=backend, platform=platform, replicas=replicas, precision=precision)
+    summaries = []
+    for number, (phase, files) in enumerate(zip(train_settings.phases(settings), (train_files, phase2_train_files)), 1):
+        # Phase 2 starts from the weights phase 1 ended with, which are in `model` now (trained or restored).
+        folder = model_dir if number == 1 else phase_folder(model_dir, number, summaries[-1]["final_step"])
+        summaries.append(train_phase(model, f"phase{number}", folder, files, run=run, **phase))
+    return model, summaries
+
+
+def phase_folder(model_dir, number, after_step):
+    """Phase 2's checkpoints: one folder per phase-1 step it started from, so that phase 1 trained further
+    starts phase 2 over instead of resuming it from older weights."""
+    return f"{model_dir.rstrip('/')}/phase{number}-from-{after_step:08d}"
+
+
+def train_phase(
+    model,
+    name,
+    model_dir,
+    train_files,
+    *,
+    run,
+    batch_size,
+    learning_rate,
+    warmup_steps,
+    num_train_steps,
+    gradient_accumulation_steps,
+    save_checkpoints_steps,
+    keep_checkpoints,
+    log_every_steps,
+    max_seq_length,
+    max_predictions_per_seq,
+    jit_compile,
+    steps_per_execution,
+    shuffle_buffer,
+):
+    """Train `model` to `num_train_steps` of this phase, resuming from the newest checkpoint in `model_dir`, with
+    an optimizer and schedule of the phase's own. Returns the phase's summary."""
+    import model as bert
+
+    micro_steps, replicas = gradient_accumulation_steps, run["replicas"]
+    if batch_size % (micro_steps * replicas):
+        raise PipelineError(
+            f"{name}: batch_size {batch_size} is not a multiple of gradient_accumulation_steps {micro_steps} "
+            f"times the {replicas} replica(s): use a multiple of {micro_steps * replicas}"
+        )
+    checkpoints.lock(model_dir)  # before reading its checkpoints; held until release_locks() or exit
+    with run["scope"]():
+        schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps, micro_steps)
         optimizer = bert.make_optimizer(schedule)
-        bert.compile_pretrainer(model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+        # Keras counts micro-batches: an execution of whole optimizer steps ends on a step, where the callback acts.
+        bert.compile_pretrainer(
+            model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution * micro_steps
+        )
         optimizer.build(model.trainable_variables)
 
     # What each checkpoint keeps beside the arrays. sessions: [{start_step, started}] of every run that saved a
     # checkpoint in this line of checkpoints; history: their log windows, each marked with its session.
-    meta = dict(config_hash=config_hash, bert_config=bert_config, step=0, train_seconds=0.0, sessions=[], history=[])
+    meta = dict(
+        config_hash=run["config_hash"],
+        bert_config=run["bert_config"],
+        phase=name,
+        step=0,
+        train_seconds=0.0,
+        sessions=[],
+        history=[],
+    )
     newest = checkpoints.listing(model_dir)[-1:]
     if newest:
-        with scope():
-            meta = checkpoints.restore(model, newest[0][1], config_hash=config_hash)
+        with run["scope"]():
+            meta = checkpoints.restore(model, newest[0][1], config_hash=run["config_hash"])
         if "sessions" not in meta:
             log.warning("%s keeps no log history (an older checkpoint): the curve starts here", newest[0][1])
             meta.update(sessions=[], history=[])
-        log.info("resumed from %s at step %d", newest[0][1], meta["step"])
+        log.info("%s: resumed from %s at step %d", name, newest[0][1], meta["step"])
     else:
-        log.info("no checkpoint in %s: starting from step 0", model_dir)
+        log.info("%s: no checkpoint in %s: starting from step 0", name, model_dir)
     start_step = meta["step"]
+    bert.set_optimizer_step(optimizer, start_step)
     if start_step > num_train_steps:
         log.warning("checkpoint step %d is past num_train_steps %d: keeping it", start_step, num_train_steps)
     if (num_train_steps - start_step) % steps_per_execution and start_step < num_train_steps:
         # Keras runs whole executions: it would overshoot the last step.
         raise PipelineError(
             f"train.steps_per_execution {steps_per_execution} does not divide the {num_train_steps - start_step} "
-            f"steps left (from step {start_step} to train.num_train_steps {num_train_steps}): change either"
+            f"steps left in {name} (from step {start_step} to {num_train_steps}): change either"
         )
 
     run_start, last_saved = time.time(), start_step
@@ -118,11 +166,11 @@ def train(
         # replaying the first batches the run already trained on.
         dataset = input_pipeline.make_dataset(
             train_files,
-            batch_size,
+            batch_size // micro_steps,
             max_seq_length,
             max_predictions_per_seq,
             training=True,
-            seed=seed + start_step,
+            seed=run["seed"] + start_step,
             shuffle_buffer=shuffle_buffer,
         )
         monitor = Monitor(
@@ -140,32 +188,38 @@ def train(
             model.fit(
                 dataset,
                 epochs=1,
-                steps_per_epoch=num_train_steps - start_step,
+                steps_per_epoch=(num_train_steps - start_step) * micro_steps,
                 callbacks=[monitor],
                 verbose=0,
                 shuffle=False,
             )
         if monitor.signal:
             raise Interrupted(
-                f"training stopped by signal {monitor.signal} at step {monitor.last_saved}; "
+                f"training stopped by signal {monitor.signal} at step {monitor.last_saved} of {name}; "
                 "its checkpoint is saved: run again to resume"
             )
         last_saved, meta["history"] = monitor.last_saved, monitor.windows.history
 
     run_seconds = time.time() - run_start
     steps_run = last_saved - start_step
-    summary = {
+    return {
+        "phase": name,
         "final_step": last_saved,
         "start_step": start_step,
         "num_train_steps": num_train_steps,
-        "config_hash": config_hash,
+        "config_hash": run["config_hash"],
         "model_dir": model_dir,
         "checkpoint": checkpoints.listing(model_dir)[-1][1],
-        "backend": backend,
-        "platform": platform,
+        "backend": run["backend"],
+        "platform": run["platform"],
         "replicas": replicas,
-        "precision": precision,
+        "precision": run["precision"],
         "batch_size": batch_size,
+        "gradient_accumulation_steps": micro_steps,
+        "max_seq_length": max_seq_length,
+        "max_predictions_per_seq": max_predictions_per_seq,
+        "learning_rate": learning_rate,
+        "warmup_steps": warmup_steps,
         "run_seconds": round(run_seconds, 1),
         "train_seconds": round(meta["train_seconds"] + run_seconds, 1),
         "sequences_per_second": round(steps_run * batch_size / run_seconds, 1) if steps_run else None,
@@ -174,28 +228,32 @@ def train(
         "sessions": meta["sessions"],
         "losses": meta["history"],
     }
-    return model, summary
 
 
-def main(*, manifest_path, final_model_dir, eval_files, eval_batch_size, eval_steps, **settings):
-    """Train, keep the final weights, evaluate on held-out shards, write the manifest and print the metrics.
+def main(
+    *, manifest_path, final_model_dir, eval_files, eval_batch_size, eval_steps, phase2_eval_files=(), **settings
+):
+    """Train, keep the final weights, evaluate them on the last phase's held-out shard, write the manifest and
+    print the metrics. `settings`: train()'s arguments. The model dirs stay locked until the manifest is written.
 
-    `settings`: train()'s arguments. The model dir stays locked until the manifest is written."""
+    The manifest describes the last phase, with the earlier ones in `previous_phases`."""
     try:
-        model, summary = train(**settings)
+        model, phases = train(**settings)
+        summary = dict(phases[-1], previous_phases=phases[:-1])
         export_model(
             model,
             bert_config_path=settings["bert_config_path"],
             vocab_path=settings["vocab_path"],
             out_dir=final_model_dir,
         )
-        if eval_files:
+        files = phase2_eval_files if len(phases) > 1 else eval_files
+        if files:
             summary["eval"] = evaluate.evaluate(
                 model,
-                files=eval_files,
+                files=files,
                 batch_size=eval_batch_size,
-                max_seq_length=settings["max_seq_length"],
-                max_predictions_per_seq=settings["max_predictions_per_seq"],
+                max_seq_length=summary["max_seq_length"],
+                max_predictions_per_seq=summary["max_predictions_per_seq"],
                 max_steps=eval_steps,
             )
         write_manifest(summary, manifest_path)  # last: its presence marks a finished run
@@ -203,7 +261,7 @@ def main(*, manifest_path, final_model_dir, eval_files, eval_batch_size, eval_st
         checkpoints.release_locks()
     last = summary["losses"][-1] if summary["losses"] else {}
     print(
-        f"trained to step {summary['final_step']} in {format_seconds(summary['train_seconds'])}"
+        f"trained {summary['phase']} to step {summary['final_step']} in {format_seconds(summary['train_seconds'])}"
         + (f", loss {last['loss']:.4f}" if last else "")
         + "".join(f", {k} {v:.4f}" for k, v in summary.get("eval", {}).items() if isinstance(v, float))
     )

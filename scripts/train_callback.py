@@ -59,8 +59,9 @@ class Monitor(keras.callbacks.Callback):
         self.signal = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        # With steps_per_execution > 1 this runs every few steps: act when a multiple has been passed.
-        step, previous = self.start_step + batch + 1, self.previous
+        # With steps_per_execution > 1 this runs every few steps: act when a multiple has been passed. Keras counts
+        # micro-batches, and each execution ends on an optimizer step (train.py).
+        step, previous = self.start_step + (batch + 1) // self.schedule.micro_steps, self.previous
         self.previous = step
         passed = lambda every: step // every > previous // every  # noqa: E731
         if passed(self.log_every) or step == self.total_steps:
@@ -73,7 +74,7 @@ class Monitor(keras.callbacks.Callback):
     def report(self, step, logs):
         means, seq_per_s = self.windows.close(step, logs)
         left = (self.total_steps - step) * self.batch_size / max(seq_per_s, 1e-9)
-        lr = float(self.schedule(step))
+        lr = float(self.schedule.at_step(step))
         log.info(
             "step %d/%d loss %.4f mlm_loss %.4f nsp_loss %.4f mlm_acc %.3f lr %.2e %.1f seq/s time left %s",
             step,

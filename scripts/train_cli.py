@@ -18,7 +18,7 @@ import checkpoints
 import train_settings
 from logs import PipelineError, rule_log
 
-SETTINGS = [key for keys in train_settings.KEYS.values() for key in keys]
+SETTINGS = [name for _, _, name in train_settings.names()]
 # scripts/tpu.py: the follower tells a preemption (a checkpoint saved, then this status) from a failure.
 INTERRUPTED = 130
 
@@ -30,6 +30,8 @@ def parse_args(argv):
     p.add_argument("--vocab", required=True, help="vocab.txt (local or gs://)")
     p.add_argument("--train-files", required=True, nargs="+", help=".tfrecord files, folders or glob patterns")
     p.add_argument("--eval-files", nargs="*", default=[], help="held-out .tfrecord files (local or gs://)")
+    p.add_argument("--phase2-train-files", nargs="*", default=[], help="phase 2's .tfrecord files (--phase2-num-train-steps)")
+    p.add_argument("--phase2-eval-files", nargs="*", default=[], help="phase 2's held-out .tfrecord files")
     p.add_argument(
         "--model-dir", required=True, help="checkpoint folder (local or gs://; {config_hash} is replaced); resumes"
     )
@@ -53,6 +55,8 @@ def cli(argv):
             vocab_path=args.vocab,
             train_files=args.train_files,
             eval_files=args.eval_files,
+            phase2_train_files=args.phase2_train_files,
+            phase2_eval_files=args.phase2_eval_files,
             model_dir=args.model_dir,
             manifest_path=args.manifest,
             final_model_dir=args.final_model_dir,
@@ -79,6 +83,8 @@ def snakemake_job(snakemake):
             vocab_path=snakemake.input.vocab,
             train_files=list(snakemake.input.records),
             eval_files=[snakemake.input.held_out],
+            phase2_train_files=list(snakemake.input.phase2_records),
+            phase2_eval_files=list(snakemake.input.phase2_held_out),
             manifest_path=snakemake.output.manifest,
             final_model_dir=snakemake.output.model,
         )

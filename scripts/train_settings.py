@@ -25,6 +25,7 @@ KEYS = {
         "log_every_steps",
         "mixed_precision",
         "jit_compile",
+        "gradient_accumulation_steps",
         "steps_per_execution",
         "shuffle_buffer",
         "seed",
@@ -33,21 +34,45 @@ KEYS = {
     ),
     # The examples' shape, which the input pipeline parses.
     "pretraining_data": ("max_seq_length", "max_predictions_per_seq"),
+    # The second phase's own values: PHASE2 + key, e.g. phase2_num_train_steps (--phase2-num-train-steps).
+    "phase2": (
+        "num_train_steps",
+        "max_seq_length",
+        "max_predictions_per_seq",
+        "batch_size",
+        "learning_rate",
+        "warmup_steps",
+        "gradient_accumulation_steps",
+    ),
 }
+PHASE2 = "phase2_"
 TYPES = {"integer": int, "number": float, "string": str}
 NAMES = {"integer": "an integer", "number": "a number"}
 
 
+def names():
+    """[(section, key, the setting's name)]: a key of the phase2 section is named with the PHASE2 prefix."""
+    return [(section, key, PHASE2 + key if section == "phase2" else key) for section, keys in KEYS.items() for key in keys]
+
+
 def from_config(config):
-    """{key: value} of every training setting of a validated config."""
-    return {key: config[section][key] for section, keys in KEYS.items() for key in keys}
+    """{name: value} of every training setting of a validated config."""
+    return {name: config[section][key] for section, key, name in names()}
 
 
 def properties():
-    """{key: its schema} of every training setting."""
+    """{name: its schema} of every training setting."""
     with open(SCHEMA) as f:
         sections = yaml.safe_load(f)["properties"]
-    return {key: sections[section]["properties"][key] for section, keys in KEYS.items() for key in keys}
+    return {name: sections[section]["properties"][key] for section, key, name in names()}
+
+
+def phases(settings):
+    """Each training phase's own settings: phase 1 as `settings` name them, then phase 2 (when its
+    num_train_steps is not 0), the same but for the values of its own."""
+    first = {name: value for name, value in settings.items() if not name.startswith(PHASE2)}
+    second = {name[len(PHASE2) :]: value for name, value in settings.items() if name.startswith(PHASE2)}
+    return [first] + ([dict(first, **second)] if second.get("num_train_steps") else [])
 
 
 def defaults():
@@ -94,9 +119,8 @@ def from_args(parser, args, *, keys):
 
 
 def to_argv(settings):
-    """The options that give the training command line `settings`, every key of KEYS."""
+    """The options that give the training command line `settings`, every setting of names()."""
     argv = []
-    for keys in KEYS.values():
-        for key in keys:
-            argv += [flag(key), text(settings[key])]
+    for _, _, name in names():
+        argv += [flag(name), text(settings[name])]
     return argv

@@ -196,3 +196,16 @@ def test_long_words_in_both_tokenizers(exported, tmp_path):
     hf.backend_tokenizer.model.max_input_chars_per_word = 200
     for word in ("x" * 150, "ж" * 150, "x" * 200, "x" * 201):
         assert hf_ids(word) == pieces(word)
+
+
+def test_exports_leave_out_positions_no_training_sequence_reached(exported):
+    """bert_config declares more positions than the SEQ-token examples trained: both exports hold SEQ, the
+    trained ones, unchanged."""
+    root, pretrainer, _ = exported
+    trained = pretrainer.backbone.get_layer("position_embedding").position_embeddings.numpy()
+    assert trained.shape[0] > SEQ
+    hf = json.loads((root / "hf" / "config.json").read_text())
+    keras_hub_config = json.loads((root / "keras_hub" / "config.json").read_text())["config"]
+    assert hf["max_position_embeddings"] == keras_hub_config["max_sequence_length"] == SEQ
+    backbone = keras_hub.models.BertBackbone.from_preset(str(root / "keras_hub"))
+    np.testing.assert_array_equal(backbone.get_layer("position_embedding").position_embeddings.numpy(), trained[:SEQ])
