@@ -6,6 +6,7 @@ import collections
 import glob
 import inspect
 import json
+import logging
 import os
 import re
 import signal
@@ -280,65 +281,83 @@ def test_each_model_config_trains_in_its_own_folder(data, tmp_path):
     assert dirs[0] != dirs[1] and all(d.startswith(str(tmp_path / "ckpt")) for d in dirs)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, sig):
-    """SIGTERM: a checkpoint at the step reached, then exit 130. kill -9: the last complete checkpoint survives."""
-    ckpt = tmp_path / "ckpt"
-    proc = subprocess.Popen(
-        cli_args(data, tmp_path, 400, "--save-checkpoints-steps", "25"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.time() + 120
-    while not glob.glob(str(ckpt / "ckpt-*.npz")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    log, _ = proc.communicate(timeout=120)
-    steps = [step for step, _ in checkpoints.listing(str(ckpt))]
-    assert steps and 25 <= steps[-1] < 400, log
-    if sig == signal.SIGTERM:
-        assert proc.returncode == 130, log
-        assert f"stopped by signal {signal.SIGTERM} at step {steps[-1]}" in log
-        assert not glob.glob(str(ckpt / "*.tmp"))
-    else:
-        assert proc.returncode == -signal.SIGKILL
-    assert not (tmp_path / "manifest.json").exists()
+def test_killed_training_resumes_from_its_last_checkpoint(data, tmp_path, caplog):
+    """SIGTERM: a checkpoint at the step reached, then exit 130. kill -9 (of the resumed run): the last complete
+    checkpoint survives. Each run goes on from the last checkpoint; the curve stays whole across all three."""
+    total, ckpt = 200, tmp_path / "ckpt"
 
-    rerun = subprocess.run(cli_args(data, tmp_path, 400), capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert f"resumed from {ckpt}/ckpt-{steps[-1]:08d}.npz at step {steps[-1]}" in rerun.stderr
+    def kill_after_a_checkpoint(sig, after_step):
+        """Train to `total` with a checkpoint every 25 steps; send `sig` once one past `after_step` is saved."""
+        proc = subprocess.Popen(
+            cli_args(data, tmp_path, total, "--save-checkpoints-steps", "25"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if [step for step, _ in checkpoints.listing(str(ckpt)) if step > after_step]:
+                break
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        log, _ = proc.communicate(timeout=120)
+        steps = [step for step, _ in checkpoints.listing(str(ckpt))]
+        assert steps and after_step < steps[-1] < total, log
+        assert not (tmp_path / "manifest.json").exists()
+        return proc, log, steps[-1]
+
+    proc, log, stopped = kill_after_a_checkpoint(signal.SIGTERM, 0)
+    assert proc.returncode == 130 and stopped >= 25, log
+    assert f"stopped by signal {signal.SIGTERM} at step {stopped}" in log
+    assert not glob.glob(str(ckpt / "*.tmp"))
+    proc, log, killed = kill_after_a_checkpoint(signal.SIGKILL, stopped)
+    assert proc.returncode == -signal.SIGKILL
+    assert f"resumed from {ckpt}/ckpt-{stopped:08d}.npz at step {stopped}" in log
+    resumes = [stopped, killed]
+
+    # The last run, and one more at the final step, go through the command line's entry in this process: two
+    # processes above have shown it in a process of its own.
+    def cli():
+        caplog.clear()
+        try:
+            train_cli.cli(cli_args(data, tmp_path, total)[2:])
+        finally:
+            checkpoints.release_locks()
+        return caplog.text
+
+    caplog.set_level(logging.INFO)
+    assert f"resumed from {ckpt}/ckpt-{killed:08d}.npz at step {killed}" in cli()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["start_step"] == steps[-1] and manifest["final_step"] == 400
+    assert manifest["start_step"] == killed and manifest["final_step"] == total
     # One curve from step 0 to the end, each window once, marked with the session that trained it.
-    assert [entry["step"] for entry in manifest["losses"]] == list(range(25, 401, 25))
-    assert [s["start_step"] for s in manifest["sessions"]] == [0, steps[-1]]
-    assert [entry["session"] for entry in manifest["losses"]] == [int(s > steps[-1]) for s in range(25, 401, 25)]
-    # ... and so does the report's plot, with the resume marked.
+    windows = list(range(25, total + 1, 25))
+    assert [entry["step"] for entry in manifest["losses"]] == windows
+    assert [s["start_step"] for s in manifest["sessions"]] == [0, *resumes]
+    assert [entry["session"] for entry in manifest["losses"]] == [sum(s > r for r in resumes) for s in windows]
+    # ... and so does the report's plot, with the resumes marked.
     plot = tmp_path / "curves.svg"
     training_plots.main(manifest_path=str(tmp_path / "manifest.json"), metrics_path=None, plot_path=str(plot),
                         table_path=str(tmp_path / "t.html"), json_path=str(tmp_path / "s.json"))
     plotted = figure_data(plot.read_text())
-    assert plotted["loss"]["step"] == list(range(25, 401, 25)) and plotted["resumed_at"] == [steps[-1]]
+    assert plotted["loss"]["step"] == windows and plotted["resumed_at"] == resumes
     assert plotted["loss"]["value"] == [entry["loss"] for entry in manifest["losses"]]
-    # The optimizer went on counting from the restored step (its schedule too): 400 updates in all, not 400 more.
-    meta, _ = checkpoints.load(str(ckpt / "ckpt-00000400.npz"))
+    # The optimizer went on counting from the restored step (its schedule too): `total` updates in all.
+    last = ckpt / f"ckpt-{total:08d}.npz"
+    meta, _ = checkpoints.load(str(last))
     iteration = meta["variables"].index("optimizer/iteration")
-    assert int(np.load(ckpt / "ckpt-00000400.npz")[f"v{iteration}"]) == 400
-    assert meta["train_seconds"] > 0 and meta["step"] == 400
+    assert int(np.load(last)[f"v{iteration}"]) == total
+    assert meta["train_seconds"] > 0 and meta["step"] == total
 
-    if sig == signal.SIGTERM:
-        # Resuming at the final step trains nothing and keeps the whole curve.
-        again = subprocess.run(cli_args(data, tmp_path, 400), capture_output=True, text=True, timeout=300)
-        assert again.returncode == 0, again.stdout + again.stderr
-        final = json.loads((tmp_path / "manifest.json").read_text())
-        assert final["start_step"] == 400 and final["losses"] == manifest["losses"]
-        assert final["sessions"] == manifest["sessions"]
+    # Resuming at the final step trains nothing and keeps the whole curve.
+    assert f"resumed from {last} at step {total}" in cli()
+    final = json.loads((tmp_path / "manifest.json").read_text())
+    assert final["start_step"] == total and final["losses"] == manifest["losses"]
+    assert final["sessions"] == manifest["sessions"]
 
 
 def rule_job(data, out, log, **params):
     """The train rule's job (train_cli.snakemake_job) in a process of its own, given what Snakemake gives a script:
-    its params as a Params, its files by name; returns the finished process."""
+    its params as a Params, its files by name; returns the started process (stdout and stderr to pipes)."""
     files = dict(
         input=dict(bert_config=data["config"], vocab=data["vocab"], records=data["train"], held_out=data["held_out"]),
         output=dict(manifest=str(out / "manifest.json"), model=str(out / "model")),
@@ -356,7 +375,14 @@ train_cli.snakemake_job(types.SimpleNamespace(
 ))
 """
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "scripts"))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def finished(proc, timeout=300):
+    """A started process, once it has ended: a CompletedProcess."""
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(data, tmp_path):
@@ -374,11 +400,19 @@ def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(da
         deadline = time.time() + 180
         while f'"pid": {first.pid},' not in (lock.read_text() if lock.exists() else ""):
             assert time.time() < deadline and first.poll() is None, "the first trainer did not start"
-            time.sleep(0.2)
+            time.sleep(0.05)
+        # Stopped, it still lives and holds the folder, and leaves the CPUs to the two refused ones.
+        first.send_signal(signal.SIGSTOP)
 
-        second = subprocess.run(
-            cli_args(data, tmp_path, 2, "--model-dir", per_config), capture_output=True, text=True, timeout=300
-        )
+        # A second trainer, and a second train job, which appends to the job's log: the running trainer's lines
+        # stay. Both at once.
+        log = tmp_path / "train.log"
+        log.write_text("the running trainer's lines\n")
+        second = subprocess.Popen(cli_args(data, tmp_path, 2, "--model-dir", per_config), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        job = rule_job(data, tmp_path, log, **dict(FAST, num_train_steps=2, model_dir=str(tmp_path / "ckpt")))
+        second, job = finished(second), finished(job)
+
         assert second.returncode == 1, second.stdout + second.stderr
         errors = [line for line in second.stderr.splitlines() if " ERROR " in line]
         message = (
@@ -390,10 +424,6 @@ def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(da
         assert "Traceback" not in second.stderr and first.poll() is None
         assert not (tmp_path / "manifest.json").exists()
 
-        # A second train job, refused the same way, appends to the job's log: the running trainer's lines stay.
-        log = tmp_path / "train.log"
-        log.write_text("the running trainer's lines\n")
-        job = rule_job(data, tmp_path, log, **dict(FAST, num_train_steps=2, model_dir=str(tmp_path / "ckpt")))
         assert job.returncode == 1 and re.search("^ERROR: " + message + "$", job.stderr, re.M), job.stderr
         assert log.read_text().startswith("the running trainer's lines\n")
         assert re.search(message, log.read_text()) and first.poll() is None
