@@ -26,13 +26,18 @@ def write_config(folder, **sections):
     return path
 
 
+def command(folder, *args, snakefile=None):
+    """The snakemake command line that `snakemake` runs (in `folder`), for a test that starts it itself."""
+    # --configfile takes several values, so it goes last, where it cannot swallow a target
+    return [SNAKEMAKE, *args, "-s", snakefile or os.path.join(ROOT, "Snakefile"), "--configfile",
+            os.path.join(folder, "config.yaml")]
+
+
 def snakemake(folder, *args, check=True, env=None, snakefile=None, timeout=1800):
     """Run snakemake on the repository's Snakefile (or `snakefile`) with `folder` as working directory.
 
     `timeout`: seconds; a run that hangs (a gsutil retrying a dead service, say) fails its test, not the suite."""
-    # --configfile takes several values, so it goes last, where it cannot swallow a target
-    cmd = [SNAKEMAKE, *args, "-s", snakefile or os.path.join(ROOT, "Snakefile"), "--configfile",
-           os.path.join(folder, "config.yaml")]
+    cmd = command(folder, *args, snakefile=snakefile)
     result = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
