@@ -65,6 +65,7 @@ def test_startup_script_trains_from_the_bucket_and_reports_failures():
         vocab="gs://b/bert_model/vocab.txt",
         train_files=["gs://b/pretraining_data/shard_0000.tfrecord"],
         eval_files=["gs://b/pretraining_data/shard_0001.tfrecord"],
+        phase2_files=([], []),
         model_dir="gs://b/bert_model/checkpoints/abc",
         run_url="gs://b/bert_model/trained",
     )
@@ -76,7 +77,7 @@ def test_startup_script_trains_from_the_bucket_and_reports_failures():
     missing = {key: value for key, value in settings.items() if key != "eval_steps"}
     with pytest.raises(KeyError, match="eval_steps"):  # a setting left out is an error, not the VM's default
         train_command(python="p", settings=missing, bert_config="c", vocab="v", train_files=[], eval_files=[],
-                      model_dir="m", run_url="r")  # fmt: skip
+                      phase2_files=([], []), model_dir="m", run_url="r")  # fmt: skip
     script = startup_script(
         code_url="gs://b/code", setup=["echo setup"], command=command, error_url="gs://b/bert_model/trained/error.log"
     )
@@ -175,6 +176,8 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
                     model_dir="gs://test-bucket/run/bert_model/checkpoints",
                     records=records[:-1],
                     held_out=records[-1],
+                    phase2_records=[],
+                    phase2_held_out=[],
                     manifest_path=str(failed / "manifest.json"),
                     model_path=str(failed / "model"),
                     bert_config=str(results / "bert_model" / "bert_config.json"),
