@@ -1,5 +1,6 @@
 """Report, training section: loss, masked-LM accuracy and next-sentence accuracy against step (from the
-training manifest's logged windows: the whole curve from step 0, a dashed line where a session resumed),
+training manifest's logged windows: the whole curve from step 0 over every phase, a dashed line where a session
+resumed, a solid one where phase 2 began),
 sequences per second and the final held-out evaluation.
 """
 
@@ -34,14 +35,27 @@ def series(losses):
     return out
 
 
-def resumed_at(manifest):
-    """The steps at which a later session took over from a checkpoint."""
-    return [session["start_step"] for session in manifest.get("sessions", [])[1:]]
+def phases(manifest):
+    """Every training phase's summary, oldest first: the manifest describes the last one."""
+    return manifest.get("previous_phases", []) + [manifest]
+
+
+def whole_curve(manifest):
+    """(log windows, steps where a later session resumed, [(step, phase label)] where a later phase began), one
+    step axis over all phases: a phase's steps count on from the previous phase's final step."""
+    windows, resumes, starts, offset = [], [], [], 0
+    for number, phase in enumerate(phases(manifest)):
+        windows += [dict(row, step=row["step"] + offset) for row in phase.get("losses", [])]
+        resumes += [session["start_step"] + offset for session in phase.get("sessions", [])[1:]]
+        if number:
+            starts.append((offset, f"{phase['phase']} ({phase['max_seq_length']} tokens)"))
+        offset += phase.get("final_step", 0)
+    return windows, resumes, starts
 
 
 def plot_curves(path, manifest, data_path=None):
-    data = series(manifest.get("losses", []))
-    resumes = resumed_at(manifest)
+    windows, resumes, starts = whole_curve(manifest)
+    data = series(windows)
     fig, axes = plt.subplots(1, len(CURVES), figsize=(13, 3.8))
     for ax, (title, lines) in zip(axes, CURVES):
         for key, legend in lines:
@@ -55,15 +69,21 @@ def plot_curves(path, manifest, data_path=None):
             ax.axvline(step, color="0.6", linestyle="--", linewidth=1)
             ax.text(step, 0.98, f" resumed at {step}", transform=ax.get_xaxis_transform(), rotation=90,
                     va="top", ha="left", fontsize=7, color="0.4")
+        for step, label in starts:
+            ax.axvline(step, color="0.3", linewidth=1)
+            ax.text(step, 0.02, f" {label}", transform=ax.get_xaxis_transform(), rotation=90,
+                    va="bottom", ha="left", fontsize=7, color="0.2")
         ax.set_title(title)
         ax.set_xlabel("step")
         if sum(key in data for key, _ in lines) > 1:
             ax.legend(fontsize=8)
         if not any(key in data for key, _ in lines):
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(f"training to step {manifest.get('final_step', '?')} (batch {manifest.get('batch_size', '?')})")
+    steps = sum(phase.get("final_step", 0) for phase in phases(manifest))
+    fig.suptitle(f"training to step {steps} (batch {manifest.get('batch_size', '?')})")
     fig.tight_layout()
-    save_figure(fig, path, {**{key: {"step": s, "value": v} for key, (s, v) in data.items()}, "resumed_at": resumes},
+    save_figure(fig, path, {**{key: {"step": s, "value": v} for key, (s, v) in data.items()}, "resumed_at": resumes,
+                            "phase_starts": [{"step": step, "phase": label} for step, label in starts]},
                 data_path=data_path)
     return data
 
@@ -71,6 +91,9 @@ def plot_curves(path, manifest, data_path=None):
 def summary_tables(manifest, metrics):
     last = manifest["losses"][-1] if manifest.get("losses") else {}
     run = [
+        ("phases (steps, tokens per example, batch)", ", ".join(
+            f"{p.get('phase', 'phase1')}: {p.get('final_step')}, {p.get('max_seq_length')}, {p.get('batch_size')}"
+            for p in phases(manifest))),
         ("steps trained (final step)", manifest.get("final_step")),
         ("resumed from step", manifest.get("start_step")),
         ("sessions (the step each began at)", ", ".join(str(s["start_step"]) for s in manifest.get("sessions", []))
@@ -104,8 +127,8 @@ def main(*, manifest_path, metrics_path, plot_path, table_path, json_path, plot_
     write_tables(table_path, "Training", summary_tables(manifest, metrics))
     write_json(json_path, {"curves": data, "evaluation": metrics, "sessions": manifest.get("sessions", []),
                            "sequences_per_second": manifest.get("sequences_per_second")})
-    logging.info("training: %d logged points, final step %s", len(manifest.get("losses", [])),
-                 manifest.get("final_step"))
+    logging.info("training: %d logged points, %d phase(s), final step %s", len(whole_curve(manifest)[0]),
+                 len(phases(manifest)), manifest.get("final_step"))
     return data
 
 

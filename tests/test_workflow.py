@@ -197,3 +197,70 @@ def test_gzip_records_train_end_to_end(built, tmp_path):
     # The same examples, compressed: gzip only changed the bytes on disk.
     plain = built / "results" / "pretraining_data" / records[0].name
     assert gzip.decompress(records[0].read_bytes()) == plain.read_bytes()
+
+
+PHASE2 = {"num_train_steps": 80, "batch_size": 4, "max_seq_length": 256, "max_predictions_per_seq": 40,
+          "warmup_steps": 2, "learning_rate": 0.002, "gradient_accumulation_steps": 2}
+
+
+def test_two_phases_resume_inside_phase2_and_export_the_positions_it_trained(built, tmp_path):
+    """phase2 on a built folder: its 256-token examples from the same rule, phase 2 trained from phase 1's final
+    checkpoint; SIGTERM inside phase 2, and the next run resumes there; the exports hold 256 positions, and those
+    past 128 are no longer their initial values."""
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from workflow import command
+
+    folder = tmp_path / "run"
+    shutil.copytree(built, folder, symlinks=True)
+    # No XLA: its compile takes longer than these few steps.
+    write_config(folder, shards={"lines_per_shard": 4000},
+                 train=dict(QUICK_TRAIN, save_checkpoints_steps=25, jit_compile=False), phase2=PHASE2)
+    results = folder / "results"
+    proc = subprocess.Popen(command(folder, "--cores", "2", "train"), cwd=folder, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    (phase1_dir,) = [p for p in (results / "checkpoints").iterdir() if p.is_dir()]
+    phase2_dir = phase1_dir / f"phase2-from-{QUICK_TRAIN['num_train_steps']:08d}"
+    deadline = time.time() + 900
+    while time.time() < deadline and proc.poll() is None and not list(phase2_dir.glob("ckpt-*.npz")):
+        time.sleep(0.05)
+    trainer = json.loads((phase2_dir / "trainer.lock").read_text())["pid"]
+    os.kill(trainer, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and not (results / "trained" / "manifest.json").exists(), out
+    stopped = sorted(phase2_dir.glob("ckpt-*.npz"))[-1]
+    step = int(stopped.name[5:13])
+    assert 25 <= step < PHASE2["num_train_steps"]
+
+    snakemake(folder, "--cores", "2", "train", "export")
+    log = (results / "logs" / "train" / "train.log").read_text()
+    assert f"phase2: resumed from {phase2_dir.relative_to(folder)}/{stopped.name} at step {step}" in log
+    manifest = json.loads((results / "trained" / "manifest.json").read_text())
+    assert manifest["phase"] == "phase2" and manifest["final_step"] == PHASE2["num_train_steps"]
+    assert [s["start_step"] for s in manifest["sessions"]] == [0, step]
+    assert manifest["previous_phases"][0]["final_step"] == QUICK_TRAIN["num_train_steps"]
+    phase2_records = sorted(p.name for p in (results / "pretraining_data_phase2").glob("shard_*.tfrecord"))
+    assert phase2_records == sorted(p.name for p in (results / "pretraining_data").glob("shard_*.tfrecord"))
+
+    from safetensors.numpy import load_file
+
+    exported = load_file(str(results / "export" / "huggingface" / "model.safetensors"))
+    positions = exported["bert.embeddings.position_embeddings.weight"]
+    assert positions.shape[0] == 256 == json.loads((results / "export" / "huggingface" / "config.json").read_text())[
+        "max_position_embeddings"]
+    # The initial values: the model config's, from the trainer's seed.
+    import keras
+    import yaml
+
+    import model as bert
+
+    keras.utils.set_random_seed(yaml.safe_load((folder / "config.yaml").read_text())["train"]["seed"])
+    initial = bert.build_pretrainer(bert.read_bert_config(str(results / "bert_model" / "bert_config.json")))
+    initial = initial.backbone.get_layer("position_embedding").position_embeddings.numpy()
+    past = slice(128, 256)
+    cosine = (positions[past] * initial[past]).sum() / (
+        (positions[past] ** 2).sum() * (initial[past] ** 2).sum()) ** 0.5
+    assert cosine < 0.99
