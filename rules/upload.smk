@@ -3,7 +3,7 @@ if BUCKET:
 
     rule upload:
         input:
-            pretraining_records,
+            all_records,
             f"{RESULTS}/bert_model/bert_config.json",
             f"{RESULTS}/bert_model/vocab.txt",
             [f"{RESULTS}/tpu/code"] if TPU else [],
