@@ -39,8 +39,10 @@ def test_data_steps_run_as_slurm_jobs_with_identical_outputs(tmp_path):
     local, cluster = tmp_path / "local", tmp_path / "slurm"
     for folder in (local, cluster):
         folder.mkdir()
-        # Two shards (of the sample's 16,825 lines): the fewest that show one submission per shard.
-        write_config(folder, shards={"lines_per_shard": 9000})
+        # Two shards (of the sample's 16,825 lines): the fewest that show one submission per shard; short
+        # examples, each sentence once, so that a shard's job ends before the Slurm plugin's second poll.
+        write_config(folder, shards={"lines_per_shard": 9000},
+                     pretraining_data={"max_seq_length": 64, "max_predictions_per_seq": 10, "dupe_factor": 1})
     # The local run to compare with goes on meanwhile, niced: the Slurm run mostly waits for its polls.
     with open(tmp_path / "local.log", "w") as log:
         reference = subprocess.Popen(command(local, TARGET, "--cores", "2"), cwd=local, stdout=log,
