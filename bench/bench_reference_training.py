@@ -94,6 +94,8 @@ def run_project(args, config, data, work):
         manifest_path=os.path.join(work, "manifest.json"),
         final_model_dir=os.path.join(work, "model"),
         eval_files=[data["held_out"]],
+        phase2_eval_files=[],  # phase 2 is off (the schema's phase2_num_train_steps 0)
+        phase2_train_files=[],
         bert_config_path=data["config"],
         vocab_path=data["vocab"],
         train_files=data["train"],
@@ -180,7 +182,9 @@ def main(argv=None):
     result = {"command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + (argv or sys.argv[1:])), "args": vars(args)}
     result["bert_config"] = config
     result["runs"] = runs
-    result["max_window_difference"] = {name: ref.max_window_difference(project, runs[name]["windows"]) for name in names[1:]}
+    result["max_window_difference"] = {
+        name: ref.max_window_difference(project, runs[name]["windows"]) for name in names[1:]
+    }
     for name, run in runs.items():
         last, held = run["windows"][-1], run["held_out"]
         print(f"{name}: {run['seconds']:.0f} s")

@@ -14,8 +14,9 @@ How the two sides are made to agree, and what is left (numbers: tests/test_refer
   effect 1e-6 / sqrt(1 - 0.999^t), 32x torch's at step 1. It matters (the gradients of the first steps are tiny):
   train() sets torch's eps per step to Keras's (keras_epsilon=True).
 - Global-norm clipping: Keras scales by 1/max(norm, 1), torch by 1/(norm + 1e-6): left alone.
-- Keras on TensorFlow computes the global norm with the segment embedding's gradient as tf.gather leaves it, one
-  row per token, unsummed: a fault of the project's side, which train(keras_sparse_norm=True) can reproduce.
+- Keras on TensorFlow computed the global norm with the segment embedding's gradient as tf.gather leaves it, one
+  row per token, unsummed, until model.AdamW densified the IndexedSlices; train(keras_sparse_norm=True) reproduces
+  that fault, to show that the comparison sees it.
 - Dropout masks come from different generators: with dropout on, the two runs differ as two seeds do.
 """
 
@@ -159,8 +160,8 @@ def train(
     so torch's eps at step t is set to 1e-6 / sqrt(1 - 0.999^t): (sqrt(v) + 1e-6) / sqrt(1 - 0.999^t), Keras's term.
     keras_sparse_norm: clip by the global norm Keras computes on TensorFlow, where the segment embedding's gradient
     is a tf.IndexedSlices of one row per token and its norm is taken over those rows before they are summed
-    (sqrt(sum_t |g_t|^2), not |sum_t g_t|): a fault of the project's side, reproduced only to show that it
-    accounts for the whole difference (tests/test_reference_training.py)."""
+    (sqrt(sum_t |g_t|^2), not |sum_t g_t|): the project's fault before model.AdamW, reproduced to show that the
+    comparison sees it (tests/test_reference_training.py)."""
     torch.manual_seed(seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # beside TensorFlow's idle thread pools, 2 threads run 5x slower than 1 on 2 cores
