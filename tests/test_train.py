@@ -67,9 +67,11 @@ def trained(data, tmp_path_factory):
         manifest_path=str(out / "manifest.json"),
         final_model_dir=str(out / "model"),
         eval_files=[data["held_out"]],
+        phase2_eval_files=[],
         bert_config_path=data["config"],
         vocab_path=data["vocab"],
         train_files=data["train"],
+        phase2_train_files=[],
         model_dir=str(out / "ckpt"),
         **dict(FAST, num_train_steps=150, save_checkpoints_steps=50, keep_checkpoints=2, eval_steps=0),
     )
@@ -120,11 +122,15 @@ def test_the_schema_holds_the_only_defaults_and_the_command_line_follows_it():
     args, settings = train_cli.parse_args(paths)
     assert settings == train_settings.defaults() and settings["batch_size"] == 128 and settings["jit_compile"] == "auto"
     assert args.eval_files == [] and args.model_dir == "m"
-    # train() and main() take exactly the listed settings, and none has a default of its own.
-    parameters = {**inspect.signature(train.train).parameters, **inspect.signature(train.main).parameters}
-    assert set(train_cli.SETTINGS) == set(parameters) - {
-        "bert_config_path", "vocab_path", "train_files", "model_dir", "manifest_path", "final_model_dir",
-        "eval_files", "settings"}  # fmt: skip
+    # train(), main() and each phase's train_phase() take exactly the listed settings (phase 2's under their
+    # prefix), and none has a default of its own.
+    signature = lambda f: inspect.signature(f).parameters  # noqa: E731
+    parameters = {**signature(train.train), **signature(train.main), **signature(train.train_phase)}
+    inputs = {"bert_config_path", "vocab_path", "train_files", "model_dir", "manifest_path", "final_model_dir",
+              "eval_files", "phase2_train_files", "phase2_eval_files", "settings", "model", "name", "run"}  # fmt: skip
+    phase2 = {train_settings.PHASE2 + key for key in train_settings.KEYS["phase2"]}
+    assert set(train_cli.SETTINGS) == (set(parameters) - inputs) | phase2
+    assert set(train_settings.KEYS["phase2"]) <= set(signature(train.train_phase))
     assert all(p.default is inspect.Parameter.empty for p in parameters.values())
     # Every value round-trips through the command line's text, booleans included.
     other = dict(settings, backend="jax", jit_compile=False, learning_rate=3e-4, batch_size=8, seed=0)
@@ -258,6 +264,7 @@ def test_checkpoint_of_another_model_config_is_refused(trained, data, tmp_path):
             bert_config_path=str(tmp_path / "bert_config.json"),
             vocab_path=str(tmp_path / "vocab.txt"),
             train_files=data["train"],
+            phase2_train_files=[],
             model_dir=str(out / "ckpt"),
             **dict(TRAIN_ONLY, num_train_steps=200),
         )
@@ -269,10 +276,11 @@ def test_each_model_config_trains_in_its_own_folder(data, tmp_path):
     (tmp_path / "bert_config.json").write_text(json.dumps(other))
     dirs = []
     for config in (data["config"], str(tmp_path / "bert_config.json")):
-        _, summary = train.train(
+        _, (summary,) = train.train(
             bert_config_path=config,
             vocab_path=data["vocab"],
             train_files=data["train"],
+            phase2_train_files=[],
             model_dir=str(tmp_path / "ckpt" / "{config_hash}"),
             **dict(TRAIN_ONLY, num_train_steps=2, save_checkpoints_steps=1),
         )
@@ -359,7 +367,8 @@ def rule_job(data, out, log, **params):
     """The train rule's job (train_cli.snakemake_job) in a process of its own, given what Snakemake gives a script:
     its params as a Params, its files by name; returns the started process (stdout and stderr to pipes)."""
     files = dict(
-        input=dict(bert_config=data["config"], vocab=data["vocab"], records=data["train"], held_out=data["held_out"]),
+        input=dict(bert_config=data["config"], vocab=data["vocab"], records=data["train"], held_out=data["held_out"],
+                   phase2_records=[], phase2_held_out=[]),
         output=dict(manifest=str(out / "manifest.json"), model=str(out / "model")),
     )
     code = f"""
@@ -414,7 +423,8 @@ def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(da
         second, job = finished(second), finished(job)
 
         assert second.returncode == 1, second.stdout + second.stderr
-        errors = [line for line in second.stderr.splitlines() if " ERROR " in line]
+        # The trainer's log lines (TensorFlow's own, "E0000 ... UNKNOWN ERROR (303)" without a GPU, are not its).
+        errors = [line for line in second.stderr.splitlines() if re.match(r"\d{4}-\d\d-\d\d [\d:,]+ ERROR ", line)]
         message = (
             rf"another training process \(pid {first.pid} on {re.escape(socket.gethostname())}, started "
             rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC\) is using {re.escape(str(folder))}; "
@@ -432,10 +442,11 @@ def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(da
         first.wait()
 
     # Its lock went with it, kill -9 and all: the next trainer may start.
-    _, summary = train.train(
+    _, (summary,) = train.train(
         bert_config_path=data["config"],
         vocab_path=data["vocab"],
         train_files=data["train"],
+        phase2_train_files=[],
         model_dir=per_config,
         **dict(TRAIN_ONLY, num_train_steps=2, save_checkpoints_steps=1),
     )
