@@ -144,12 +144,13 @@ def restore(model, path, *, config_hash):
         )
     # Gradient accumulators hold zeros between optimizer steps, when checkpoints are saved: a checkpoint made with
     # another train.gradient_accumulation_steps restores, and the caller sets the step count (set_optimizer_step).
-    saved = {name: array for name, array in zip(meta["variables"], arrays, strict=True) if not is_accumulator(name)}
-    ours = {name: v for name, v in zip(state_names(model), state_variables(model), strict=True) if not is_accumulator(name)}
-    if list(saved) != list(ours) or any(saved[name].shape != tuple(ours[name].shape) for name in ours):
+    # In order: names repeat (each dropout layer's seed generator).
+    saved = [(name, array) for name, array in zip(meta["variables"], arrays, strict=True) if not is_accumulator(name)]
+    ours = [(name, v) for name, v in zip(state_names(model), state_variables(model), strict=True) if not is_accumulator(name)]
+    if [(name, array.shape) for name, array in saved] != [(name, tuple(v.shape)) for name, v in ours]:
         raise CheckpointMismatch(f"{path} holds other variables than this model and optimizer")
-    for name, variable in ours.items():
-        variable.assign(saved[name])
+    for (_, array), (_, variable) in zip(saved, ours, strict=True):
+        variable.assign(array)
     return meta
 
 

@@ -39,11 +39,12 @@ def train(
     device,
     mixed_precision,
     seed,
-    phase2_train_files=(),
+    phase2_train_files,
     **settings,
 ):
     """Train every phase of `settings` (train_settings.phases): phase 1 on `train_files`, then, when its
-    phase2_num_train_steps is not 0, phase 2 on `phase2_train_files`. Returns (model, [summary of each phase]).
+    phase2_num_train_steps is not 0, phase 2 on `phase2_train_files`. Returns (model, the last phase's summary
+    with the earlier ones' in `previous_phases`).
 
     A `{config_hash}` in `model_dir` becomes the model config's fingerprint, so that each config trains in a
     folder of its own; without it, a checkpoint of another config in `model_dir` stops the run. Phase 2 keeps its
@@ -55,6 +56,7 @@ def train(
     bert_config, config_hash, model_dir = checkpoints.config_folder(
         model_dir, bert_config_path=bert_config_path, vocab_path=vocab_path
     )
+    checkpoints.lock(model_dir)  # before reading its checkpoints, and before the devices talk; held until exit
     scope, replicas, platform = devices.distribution(backend=backend, device=device)
     precision = devices.choose_precision(setting=mixed_precision, platform=platform)
     keras.mixed_precision.set_dtype_policy(precision)
@@ -77,7 +79,7 @@ def train(
         # Phase 2 starts from the weights phase 1 ended with, which are in `model` now (trained or restored).
         folder = model_dir if number == 1 else phase_folder(model_dir, number, summaries[-1]["final_step"])
         summaries.append(train_phase(model, f"phase{number}", folder, files, run=run, **phase))
-    return model, summaries
+    return model, dict(summaries[-1], previous_phases=summaries[:-1])
 
 
 def phase_folder(model_dir, number, after_step):
@@ -117,7 +119,7 @@ def train_phase(
             f"{name}: batch_size {batch_size} is not a multiple of gradient_accumulation_steps {micro_steps} "
             f"times the {replicas} replica(s): use a multiple of {micro_steps * replicas}"
         )
-    checkpoints.lock(model_dir)  # before reading its checkpoints; held until release_locks() or exit
+    checkpoints.lock(model_dir)  # phase 1's is held already; phase 2's folder has one of its own
     with run["scope"]():
         schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps, micro_steps)
         optimizer = bert.make_optimizer(schedule)
@@ -230,23 +232,19 @@ def train_phase(
     }
 
 
-def main(
-    *, manifest_path, final_model_dir, eval_files, eval_batch_size, eval_steps, phase2_eval_files=(), **settings
-):
-    """Train, keep the final weights, evaluate them on the last phase's held-out shard, write the manifest and
-    print the metrics. `settings`: train()'s arguments. The model dirs stay locked until the manifest is written.
-
-    The manifest describes the last phase, with the earlier ones in `previous_phases`."""
+def main(*, manifest_path, final_model_dir, eval_files, phase2_eval_files, eval_batch_size, eval_steps, **settings):
+    """Train, keep the final weights, evaluate them on the last phase's held-out shard, write the manifest (train's
+    summary) and print the metrics. `settings`: train()'s arguments. The model dirs stay locked until the
+    manifest is written."""
     try:
-        model, phases = train(**settings)
-        summary = dict(phases[-1], previous_phases=phases[:-1])
+        model, summary = train(**settings)
         export_model(
             model,
             bert_config_path=settings["bert_config_path"],
             vocab_path=settings["vocab_path"],
             out_dir=final_model_dir,
         )
-        files = phase2_eval_files if len(phases) > 1 else eval_files
+        files = phase2_eval_files if summary["previous_phases"] else eval_files
         if files:
             summary["eval"] = evaluate.evaluate(
                 model,

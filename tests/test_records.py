@@ -191,6 +191,7 @@ def test_disagreeing_files_fail_before_reading(built, shards, tmp_path):
 def test_training_reads_every_format(built, shards, tmp_path, compression, feature_names):
     """A few steps of the real training entry point on each format, then its held-out evaluation."""
     import train
+    import train_settings
 
     files = built[compression, feature_names]
     config = tmp_path / "bert_config.json"
@@ -199,28 +200,31 @@ def test_training_reads_every_format(built, shards, tmp_path, compression, featu
         manifest_path=str(tmp_path / "manifest.json"),
         final_model_dir=str(tmp_path / "model"),
         eval_files=[files[2]],
-        eval_batch_size=64,
-        eval_steps=0,
+        phase2_eval_files=[],
         bert_config_path=str(config),
         vocab_path=str(shards / "vocab.txt"),
         train_files=files[:2],
+        phase2_train_files=[],
         model_dir=str(tmp_path / "ckpt"),
-        backend="tensorflow",
-        device="cpu",
-        batch_size=16,
-        learning_rate=2e-3,
-        warmup_steps=2,
-        num_train_steps=6,
-        save_checkpoints_steps=6,
-        keep_checkpoints=1,
-        log_every_steps=3,
-        max_seq_length=SEQ,
-        max_predictions_per_seq=PREDS,
-        mixed_precision="float32",
-        jit_compile=False,
-        steps_per_execution=1,
-        shuffle_buffer=64,
-        seed=1,
+        **dict(
+            train_settings.defaults(),  # the schema's, the only defaults; small and fast:
+            eval_batch_size=64,
+            eval_steps=0,
+            device="cpu",
+            batch_size=16,
+            learning_rate=2e-3,
+            warmup_steps=2,
+            num_train_steps=6,
+            save_checkpoints_steps=6,
+            keep_checkpoints=1,
+            log_every_steps=3,
+            max_seq_length=SEQ,
+            max_predictions_per_seq=PREDS,
+            mixed_precision="float32",
+            jit_compile=False,
+            shuffle_buffer=64,
+            seed=1,
+        ),
     )
     assert summary["final_step"] == 6 and [e["step"] for e in summary["losses"]] == [3, 6]
     assert all(math.isfinite(e["loss"]) for e in summary["losses"])

@@ -276,7 +276,7 @@ def test_each_model_config_trains_in_its_own_folder(data, tmp_path):
     (tmp_path / "bert_config.json").write_text(json.dumps(other))
     dirs = []
     for config in (data["config"], str(tmp_path / "bert_config.json")):
-        _, (summary,) = train.train(
+        _, summary = train.train(
             bert_config_path=config,
             vocab_path=data["vocab"],
             train_files=data["train"],
@@ -442,7 +442,7 @@ def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(da
         first.wait()
 
     # Its lock went with it, kill -9 and all: the next trainer may start.
-    _, (summary,) = train.train(
+    _, summary = train.train(
         bert_config_path=data["config"],
         vocab_path=data["vocab"],
         train_files=data["train"],
