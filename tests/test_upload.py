@@ -130,9 +130,10 @@ def processes_naming(text):
 
 
 def interruptible():
-    """Ctrl-C reaches the caller as it reaches a command started from a shell. A child inherits an ignored or
-    blocked SIGINT, which a test earlier in this process may leave behind: in CI, after the TPU tests, the caller
-    twice did not end within 60 s of its SIGINT (alone, this test always passed)."""
+    """Ctrl-C reaches the caller as it reaches a command started from a shell: SIGINT at its default, unblocked.
+    In CI, late in the whole suite, the caller twice did not end within 60 s of its SIGINT (alone, and after the
+    TPU tests, this test passed; the pytest process's own SIGINT state was the default): an ignored or blocked
+    SIGINT inherited from the test process is ruled out here; the cause is not known."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
