@@ -80,13 +80,13 @@ if PHASE2:
         max_predictions_per_seq=PHASE2["max_predictions_per_seq"],
     )
 FINAL_EXAMPLES = list(EXAMPLES)[-1]
+TRAINED_POSITIONS = max(examples["max_seq_length"] for examples in EXAMPLES.values())
 
 
 wildcard_constraints:
     examples="|".join(EXAMPLES),
 
 
-TRAINED_POSITIONS = max(examples["max_seq_length"] for examples in EXAMPLES.values())
 # Checkpoints: the bucket's bert_model/ when a TPU trains (as in the recipe), else <results>/checkpoints.
 MODEL_DIR = TRAIN["model_dir"] or (
     f"{BUCKET_URL}/bert_model/checkpoints" if TPU else f"{RESULTS}/checkpoints"

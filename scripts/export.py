@@ -158,11 +158,9 @@ def trained_positions_only(pretrainer, config, positions):
     import model as bert
 
     log.warning(
-        "exporting %d positions of bert_config's %d: the longest training sequences had %d tokens (phase2 trains "
-        "longer ones)",
+        "exporting the %d trained positions of bert_config's %d (phase2 trains longer sequences)",
         positions,
         config["max_position_embeddings"],
-        positions,
     )
     config = dict(config, max_position_embeddings=positions)
     short = bert.build_pretrainer(config)
