@@ -1,57 +1,30 @@
 import os
 import sys
+from inspect import signature
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The scripts' own definitions, so that the workflow and its jobs agree on them.
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+import config_validation
 import train_settings
 from bert_config import make_bert_config
 from derived_config import resolve_strip_accents
 from logs import PipelineError
 from pretraining_data import check_settings as check_pretraining_data
+from script_imports import imported_scripts
 from tpu import check_backend
-from wordpiece_vocab import CONTROL_SYMBOLS
-
-
-def coerce_cli_strings(values, schema):
-    """`--config section='{key: 8000}'` reaches us as the string "8000": read such strings as YAML where the
-    schema wants a number, a boolean or null."""
-    import yaml
-
-    for key, sub in schema.get("properties", {}).items():
-        value = values.get(key) if isinstance(values, dict) else None
-        if isinstance(value, dict):
-            coerce_cli_strings(value, sub)
-        elif isinstance(value, str):
-            types = sub.get("type", [])
-            if set([types] if isinstance(types, str) else types) & {
-                "integer",
-                "number",
-                "boolean",
-                "null",
-            }:
-                parsed = yaml.safe_load(value)
-                if not isinstance(parsed, str):
-                    values[key] = parsed
 
 
 def validate_config(schema_path):
-    """Fill in the schema's defaults; on an error, one line naming the key instead of the whole schema."""
-    import jsonschema
-    import yaml
-
-    with open(schema_path) as f:
-        schema = yaml.safe_load(f)
-    coerce_cli_strings(config, schema)
+    """Fill in the schema's defaults; on an error, one line naming the key and a value that works."""
     try:
-        validate(config, schema_path)
-    except WorkflowError:
-        validator = jsonschema.Draft202012Validator(schema)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-        key = ".".join(map(str, error.absolute_path)) or "config"
-        raise WorkflowError(f"invalid configuration: {key}: {error.message}") from None
+        config_validation.validate(
+            config, config_validation.load_schema(schema_path), lambda values: validate(values, schema_path)
+        )
+    except config_validation.ConfigError as error:
+        raise WorkflowError(str(error)) from None
 
 
 validate_config(os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
@@ -118,33 +91,31 @@ def check_config():
         )
     # The jobs' own checks of values the config alone decides, by the functions the jobs call: a bad combination
     # stops here, not after the jobs before it have overwritten good outputs.
+    phases = {"train": TRAIN, "phase2": PHASE2} if PHASE2 else {"train": TRAIN}
+    errors = [config_validation.vocab_size_error(TOKENIZER["vocab_size"], TOKENIZER["num_placeholders"])]
+    for section, values in phases.items():
+        errors += [
+            train_settings.batch_size_error(section, values["batch_size"], values["gradient_accumulation_steps"]),
+            train_settings.steps_per_execution_error(
+                section, values["num_train_steps"], TRAIN["steps_per_execution"]
+            ),
+        ]
+    if any(errors):
+        raise WorkflowError(next(filter(None, errors)))
     try:
         check_backend(backend=TRAIN["backend"], device=TRAIN["device"], tpu_name=TPU["name"] if TPU else None)
         for examples in EXAMPLES.values():
-            check_pretraining_data(
-                **{
-                    key: examples[key]
-                    for key in (
-                        "max_seq_length",
-                        "max_predictions_per_seq",
-                        "masked_lm_prob",
-                        "short_seq_prob",
-                        "dupe_factor",
-                        "compression",
-                        "feature_names",
-                    )
-                }
+            check_pretraining_data(**{key: examples[key] for key in signature(check_pretraining_data).parameters})
+        # EXAMPLES' folders are in phase order; a phase's examples take their length from its own section.
+        for section, examples in zip(("pretraining_data", "phase2"), EXAMPLES.values()):
+            make_bert_config(
+                MODEL,
+                TOKENIZER["vocab_size"],
+                max_seq_length=examples["max_seq_length"],
+                length_key=f"{section}.max_seq_length",
             )
-        make_bert_config(MODEL, TOKENIZER["vocab_size"], max_seq_length=TRAINED_POSITIONS)
     except PipelineError as error:
         raise WorkflowError(str(error)) from None
-    smallest = TOKENIZER["num_placeholders"] + len(CONTROL_SYMBOLS) + 1
-    if TOKENIZER["vocab_size"] < smallest:
-        raise WorkflowError(
-            f"tokenizer.vocab_size: {TOKENIZER['vocab_size']} cannot hold the 5 control symbols and "
-            f"{TOKENIZER['num_placeholders']} placeholders (tokenizer.num_placeholders) with room for any "
-            f"word piece; use a vocab_size of at least {smallest}, or fewer placeholders"
-        )
 
 
 check_config()
@@ -240,29 +211,6 @@ def examples_setting(key):
 
 # The script a TPU VM runs (tpu.train_command); it and what it imports are all of scripts/ that a VM gets.
 TPU_ENTRY = "train_cli.py"
-
-
-def imported_scripts(entry):
-    """`entry` and every module of its folder that it imports, directly or through another, at the top of a
-    file or inside a function: all that a machine which runs only `entry` needs of scripts/."""
-    import ast
-
-    folder = os.path.dirname(entry)
-    needed, todo = set(), [os.path.splitext(os.path.basename(entry))[0]]
-    while todo:
-        name = todo.pop()
-        path = os.path.join(folder, f"{name}.py")
-        if name in needed or (needed and not os.path.isfile(path)):
-            continue  # seen already, or not this folder's (the standard library, a package)
-        needed.add(name)
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                todo += [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                todo.append(node.module.split(".")[0])
-    return sorted(os.path.join(folder, f"{name}.py") for name in needed)
 
 
 def train_upload(wildcards=None):

@@ -40,6 +40,9 @@ if TPU:
             directory(f"{RESULTS}/tpu/code"),
         log:
             f"{RESULTS}/logs/tpu_code/tpu_code.log",
+        resources:
+            mem_mb=200,
+            runtime=5,
         conda:
             "../envs/data.yaml"
         shell:
