@@ -45,9 +45,11 @@ TPU = config["tpu"] if config["tpu"]["name"] else None
 # The second training phase (phase2.num_train_steps 0: none), and each phase's folder of examples with the
 # lengths its pretraining_data jobs make; the exports take as many positions as the longest phase trained.
 PHASE2 = config["phase2"] if config["phase2"]["num_train_steps"] else None
-EXAMPLES = {"pretraining_data": PRETRAINING_DATA}
+# Each phase's folder, in phase order, whether or not phase 2 is on (a shard that is gone loses its files in both).
+EXAMPLE_FOLDERS = ("pretraining_data", "pretraining_data_phase2")
+EXAMPLES = {EXAMPLE_FOLDERS[0]: PRETRAINING_DATA}
 if PHASE2:
-    EXAMPLES["pretraining_data_phase2"] = dict(
+    EXAMPLES[EXAMPLE_FOLDERS[1]] = dict(
         PRETRAINING_DATA,
         max_seq_length=PHASE2["max_seq_length"],
         max_predictions_per_seq=PHASE2["max_predictions_per_seq"],
@@ -95,7 +97,9 @@ def check_config():
     errors = [config_validation.vocab_size_error(TOKENIZER["vocab_size"], TOKENIZER["num_placeholders"])]
     for section, values in phases.items():
         errors += [
-            train_settings.batch_size_error(section, values["batch_size"], values["gradient_accumulation_steps"]),
+            train_settings.batch_size_error(
+                section, values["batch_size"], values["gradient_accumulation_steps"]
+            ),
             train_settings.steps_per_execution_error(
                 section, values["num_train_steps"], TRAIN["steps_per_execution"]
             ),
@@ -105,7 +109,9 @@ def check_config():
     try:
         check_backend(backend=TRAIN["backend"], device=TRAIN["device"], tpu_name=TPU["name"] if TPU else None)
         for examples in EXAMPLES.values():
-            check_pretraining_data(**{key: examples[key] for key in signature(check_pretraining_data).parameters})
+            check_pretraining_data(
+                **{key: examples[key] for key in signature(check_pretraining_data).parameters}
+            )
         # EXAMPLES' folders are in phase order; a phase's examples take their length from its own section.
         for section, examples in zip(("pretraining_data", "phase2"), EXAMPLES.values()):
             make_bert_config(
@@ -192,11 +198,11 @@ def training_records(wildcards=None, folder="pretraining_data"):
 
 
 def phase2_training_records(wildcards=None):
-    return training_records(folder="pretraining_data_phase2") if PHASE2 else []
+    return training_records(folder=EXAMPLE_FOLDERS[1]) if PHASE2 else []
 
 
 def phase2_held_out_record(wildcards=None):
-    return [held_out_record(folder="pretraining_data_phase2")] if PHASE2 else []
+    return [held_out_record(folder=EXAMPLE_FOLDERS[1])] if PHASE2 else []
 
 
 def final_held_out_record(wildcards=None):

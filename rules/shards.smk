@@ -12,7 +12,7 @@ checkpoint shard:
         f"{RESULTS}/benchmarks/shard/shard.tsv"
     params:
         lines_per_shard=SHARDS["lines_per_shard"],
-        per_shard_folders=[f"{RESULTS}/pretraining_data"],
+        per_shard_folders=[f"{RESULTS}/{folder}" for folder in EXAMPLE_FOLDERS],
     resources:
         mem_mb=500,
         disk_mb=text_mb(),

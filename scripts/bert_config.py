@@ -79,10 +79,10 @@ def check(config):
     return config
 
 
-def make_bert_config(model, vocab_size, *, max_seq_length):
+def make_bert_config(model, vocab_size, *, max_seq_length, length_key="pretraining_data.max_seq_length"):
     """The bert_config.json fields from the config's `model` section and tokenizer.vocab_size, checked, also
-    against pretraining_data.max_seq_length. The workflow calls this before any job (rules/common.smk), the
-    job again (write_model_dir)."""
+    against `max_seq_length` (the setting `length_key`: a phase's examples must fit the positions). The workflow
+    calls this before any job for each phase (rules/common.smk), the job again (write_model_dir)."""
     missing = sorted(set(MODEL_KEYS) - set(model))
     unknown = sorted(set(model) - set(MODEL_KEYS))
     if missing or unknown:
@@ -90,9 +90,9 @@ def make_bert_config(model, vocab_size, *, max_seq_length):
     config = check({**model, "vocab_size": vocab_size})
     if max_seq_length > config["max_position_embeddings"]:
         raise BertConfigError(
-            f"pretraining_data.max_seq_length ({max_seq_length}) exceeds "
+            f"{length_key} ({max_seq_length}) exceeds "
             f"model.max_position_embeddings ({config['max_position_embeddings']}): set "
-            f"pretraining_data.max_seq_length to at most {config['max_position_embeddings']}, or "
+            f"{length_key} to at most {config['max_position_embeddings']}, or "
             f"model.max_position_embeddings to at least {max_seq_length}"
         )
     return config

@@ -78,7 +78,8 @@ def train(
     for number, (phase, files) in enumerate(zip(train_settings.phases(settings), (train_files, phase2_train_files)), 1):
         # Phase 2 starts from the weights phase 1 ended with, which are in `model` now (trained or restored).
         folder = model_dir if number == 1 else phase_folder(model_dir, number, summaries[-1]["final_step"])
-        summaries.append(train_phase(model, f"phase{number}", folder, files, run=run, **phase))
+        section = train_settings.PHASE_SECTIONS[number - 1]
+        summaries.append(train_phase(model, f"phase{number}", section, folder, files, run=run, **phase))
     return model, dict(summaries[-1], previous_phases=summaries[:-1])
 
 
@@ -91,6 +92,7 @@ def phase_folder(model_dir, number, after_step):
 def train_phase(
     model,
     name,
+    section,
     model_dir,
     train_files,
     *,
@@ -114,11 +116,9 @@ def train_phase(
     import model as bert
 
     micro_steps, replicas = gradient_accumulation_steps, run["replicas"]
-    if batch_size % (micro_steps * replicas):
-        raise PipelineError(
-            f"{name}: batch_size {batch_size} is not a multiple of gradient_accumulation_steps {micro_steps} "
-            f"times the {replicas} replica(s): use a multiple of {micro_steps * replicas}"
-        )
+    error = train_settings.batch_size_error(section, batch_size, micro_steps, replicas)
+    if error:
+        raise PipelineError(error)
     checkpoints.lock(model_dir)  # phase 1's is held already; phase 2's folder has one of its own
     with run["scope"]():
         schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps, micro_steps)

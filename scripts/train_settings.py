@@ -46,6 +46,8 @@ KEYS = {
     ),
 }
 PHASE2 = "phase2_"
+# The config section that holds each phase's own values (phase 1's are train's), for messages that name keys.
+PHASE_SECTIONS = ("train", "phase2")
 TYPES = {"integer": int, "number": float, "string": str}
 NAMES = {"integer": "an integer", "number": "a number"}
 
@@ -73,6 +75,36 @@ def phases(settings):
     first = {name: value for name, value in settings.items() if not name.startswith(PHASE2)}
     second = {name[len(PHASE2) :]: value for name, value in settings.items() if name.startswith(PHASE2)}
     return [first] + ([dict(first, **second)] if second.get("num_train_steps") else [])
+
+
+def nearest_multiples(value, step):
+    """'96 or 108': the multiples of `step` either side of `value`, for advice."""
+    below = value // step * step
+    return " or ".join(str(n) for n in (below, below + step) if n)
+
+
+def batch_size_error(section, batch_size, gradient_accumulation_steps, replicas=1):
+    """A phase's batch must split into its micro-batches on every replica: the message naming the keys and the
+    nearest batch sizes that do, or None. The workflow checks this before any job (replicas unknown there: 1)."""
+    step = gradient_accumulation_steps * replicas
+    if batch_size % step == 0:
+        return None
+    across = f" times the {replicas} replicas" if replicas > 1 else ""
+    return (
+        f"{section}.batch_size ({batch_size}) is not a multiple of {section}.gradient_accumulation_steps "
+        f"({gradient_accumulation_steps}){across}: set {section}.batch_size to {nearest_multiples(batch_size, step)}"
+    )
+
+
+def steps_per_execution_error(section, num_train_steps, steps_per_execution):
+    """Keras runs whole executions, so a phase trained from step 0 must end on one: the message, or None."""
+    if num_train_steps % steps_per_execution == 0:
+        return None
+    return (
+        f"train.steps_per_execution ({steps_per_execution}) does not divide {section}.num_train_steps "
+        f"({num_train_steps}): set {section}.num_train_steps to {nearest_multiples(num_train_steps, steps_per_execution)}, or "
+        "train.steps_per_execution to a divisor of it"
+    )
 
 
 def defaults():

@@ -41,6 +41,12 @@ def sentencepiece_pieces(vocab_size, num_placeholders, conversion):
     return vocab_size - num_placeholders + (conversion == "bert")
 
 
+def smallest_vocab_size(num_placeholders):
+    """The fewest vocab.txt lines the workflow accepts: the control symbols, the placeholders and room for word
+    pieces (checked when the workflow starts, rules/common.smk)."""
+    return num_placeholders + len(CONTROL_SYMBOLS) + 1
+
+
 def read_sentencepiece_vocab(path):
     """The pieces of a `.vocab` file (text before the tab), in score order, without the leading `<unk>`."""
     with open(path, encoding="utf-8") as f:

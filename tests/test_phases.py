@@ -141,5 +141,5 @@ def test_phase2_resumes_inside_itself_under_another_gradient_accumulation(data, 
     assert more["previous_phases"][0]["start_step"] == more["previous_phases"][0]["final_step"] == 30
     assert [s["start_step"] for s in more["sessions"]] == [0, 20]
     assert [w["step"] for w in more["losses"]] == [10, 20, 30]
-    with pytest.raises(PipelineError, match="phase2: batch_size 8 is not a multiple of .* use a multiple of 3"):
+    with pytest.raises(PipelineError, match=r"phase2.batch_size \(8\) is not a multiple of phase2.gradient_accumulation_steps \(3\): set phase2.batch_size to 6 or 9"):
         run(data, tmp_path, **dict(PHASE2, phase2_num_train_steps=40, phase2_gradient_accumulation_steps=3))
