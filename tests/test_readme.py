@@ -27,6 +27,8 @@ COMMANDS = {
                      ".venv/bin/snakemake --cores 8 train"): "test_install_and_train",
     ("Two commands", "python3 -m venv .venv && .venv/bin/pip install -r requirements-dev.txt && "
                      ".venv/bin/python -m pytest -q"): "test_ci_runs_the_readme_test_command",
+    ("Two commands", "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 --index-url "
+                     "https://download.pytorch.org/whl/cpu"): "test_torch_cpu_build_satisfies_the_pin",
     ("The recipe's full run", ".venv/bin/snakemake --cores 8 train --configfile recipe.yaml"): "test_recipe_dry_run",
     ("Training (recipe step 10)", ".venv/bin/python bench/bench_reference_training.py --out /tmp/ref"):
         "test_benchmarks_accept_the_readme_flags",
@@ -326,3 +328,96 @@ def test_benchmarks_accept_the_readme_flags():
         assert process.returncode == 0, f"{script} --help: {err}"
         options = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", out.split("options:")[-1]))
         assert flags[script] <= options, f"{script} does not take {flags[script] - options}"
+
+
+def test_torch_cpu_build_satisfies_the_pin():
+    """PyPI's torch is the CUDA build on Linux x86_64; the README installs the CPU build first, from PyTorch's
+    index (which CI cannot reach), and `pip install -r requirements-dev.txt` must then keep it."""
+    from importlib.metadata import version
+
+    from packaging.specifiers import SpecifierSet
+
+    (command,) = commands_of("test_torch_cpu_build_satisfies_the_pin")
+    venv, install = [part.strip() for part in command.split("&&")]
+    assert venv == "python3 -m venv .venv"
+    args = install.split()
+    assert args[:3] == [".venv/bin/pip", "install", args[2]] and args[3:] == [
+        "--index-url", "https://download.pytorch.org/whl/cpu"]
+    with open(os.path.join(ROOT, "requirements-dev.txt")) as f:
+        pins = [line.split("#")[0].strip() for line in f]
+    assert args[2] in pins, "the README's torch must be requirements-dev.txt's pin"
+    assert "--index-url" not in " ".join(pins) and "--extra-index-url" not in " ".join(pins)  # CI: PyPI only
+    pin = SpecifierSet(args[2].split("torch")[1])
+    # The local label of the CPU wheels ("+cpu") is ignored by a pin without one (PEP 440), so pip keeps it.
+    assert f"{pin}".startswith("==") and pin.contains(pin.__str__()[2:] + "+cpu")
+    assert pin.contains(version("torch"))
+
+
+def source_of(path, predicate):
+    """The first node of `path` (under the repository) for which `predicate(node, source)` holds."""
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        source = f.read()
+    return next(node for node in ast.walk(ast.parse(source)) if predicate(node, source)), source
+
+
+def code_format_seconds():
+    """train_callback.format_seconds, compiled alone (importing its module would import TensorFlow)."""
+    node, source = source_of("scripts/train_callback.py",
+                             lambda n, _: isinstance(n, ast.FunctionDef) and n.name == "format_seconds")
+    namespace = {}
+    exec(compile(ast.Module([node], []), "train_callback.py", "exec"), namespace)
+    return namespace["format_seconds"]
+
+
+def seconds_of(text):
+    hours, minutes, seconds = map(int, re.fullmatch(r"(\d+)h(\d+)m(\d+)s", text).groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def quoted(pattern):
+    """The README's code spans that match `pattern`, at least one."""
+    spans = re.findall(rf"`({pattern}[^`]*)`", readme_text())
+    assert spans, f"the README quotes no line like {pattern}"
+    return spans
+
+
+def test_quoted_progress_line_is_what_training_logs():
+    """train.log's progress line, as the callback formats it: the README's figures, put through the code's own
+    format string, give the README's line back, character for character."""
+    call, _ = source_of("scripts/train_callback.py", lambda n, _: isinstance(n, ast.Call) and n.args and isinstance(
+        n.args[0], ast.Constant) and str(n.args[0].value).startswith("step %d/%d"))
+    fmt = call.args[0].value
+    specs = re.findall(r"%[.\d]*([dfes])", fmt)
+    loose = "".join(re.escape(part) if i % 2 == 0 else r"(\S+)"
+                    for i, part in enumerate(re.split(r"(%[.\d]*[dfes])", fmt)))
+    format_seconds = code_format_seconds()
+    for line in quoted(r"step \d"):
+        match = re.fullmatch(loose, line)
+        assert match, f"README line {line!r} has not the fields of {fmt!r}"
+        values = [int(v) if s == "d" else float(v) if s in "fe" else format_seconds(seconds_of(v))
+                  for v, s in zip(match.groups(), specs)]
+        assert fmt % tuple(values) == line
+
+
+def test_quoted_last_console_line_is_what_training_prints():
+    """The train job's last console line: the README's figures, put through train.py's own expression (the
+    held-out metrics in the order evaluate.py returns them), give the README's line back."""
+    call, source = source_of("scripts/train.py", lambda n, src: isinstance(n, ast.Call) and getattr(
+        n.func, "id", None) == "print" and n.args and "trained" in ast.get_source_segment(src, n.args[0]))
+    metrics, _ = source_of("scripts/evaluate.py", lambda n, _: isinstance(n, ast.Dict) and any(
+        isinstance(k, ast.Constant) and k.value == "masked_lm_accuracy" for k in n.keys))
+    floats = [k.value for k, v in zip(metrics.keys, metrics.values) if getattr(v.func, "id", None) == "float"]
+    ints = [k.value for k, v in zip(metrics.keys, metrics.values) if getattr(v.func, "id", None) == "int"]
+    expression = compile(ast.Expression(call.args[0]), "train.py", "eval")
+    for line in quoted("trained "):
+        match = re.fullmatch(r"trained (\S+) to step (\d+) in (\S+), loss ([^,\s]+)((?:, \w+ [^,\s]+)*)", line)
+        assert match, line
+        phase, step, took, loss, rest = match.groups()
+        shown = re.findall(r", (\w+) ([^,\s]+)", rest)
+        assert [name for name, _ in shown] == floats, "every held-out float metric, in evaluate.py's order"
+        summary = {"phase": phase, "final_step": int(step), "train_seconds": float(seconds_of(took)),
+                   "losses": [{"loss": float(loss)}], "eval": {**{k: float(v) for k, v in shown},
+                                                               **{k: 1 for k in ints}}}
+        printed = eval(expression, {"summary": summary, "last": summary["losses"][-1],
+                                    "format_seconds": code_format_seconds()})
+        assert printed == line
