@@ -39,7 +39,9 @@ def coerce_cli_strings(values, schema):
         elif isinstance(value, str) and not (valid(value, sub) and "null" not in types(sub)):
             try:
                 parsed = yaml.safe_load(value)
-            except yaml.YAMLError:
+                if isinstance(parsed, str) and "number" in types(sub):
+                    parsed = float(parsed)  # YAML 1.1 reads 1e-3 (no dot) as a string
+            except (yaml.YAMLError, ValueError):
                 continue
             # Of the type the schema asks for: a value out of its range then gets the range's message.
             if not isinstance(parsed, str) and valid(parsed, {k: sub[k] for k in ("type", "enum") if k in sub}):

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from schema_defaults import section_defaults
 from workflow import planned_jobs, snakemake, write_config
 
 UPSTREAM = {"download", "subset", "normalize", "shard", "tokenizer_text"}
@@ -253,11 +254,10 @@ def test_two_phases_resume_inside_phase2_and_export_the_positions_it_trained(bui
         "max_position_embeddings"]
     # The initial values: the model config's, from the trainer's seed.
     import keras
-    import yaml
 
     import model as bert
 
-    keras.utils.set_random_seed(yaml.safe_load((folder / "config.yaml").read_text())["train"]["seed"])
+    keras.utils.set_random_seed(section_defaults("train")["seed"])  # config.yaml keeps the schema's seed
     initial = bert.build_pretrainer(bert.read_bert_config(str(results / "bert_model" / "bert_config.json")))
     initial = initial.backbone.get_layer("position_embedding").position_embeddings.numpy()
     past = slice(128, 256)
