@@ -18,6 +18,10 @@ from workflow import planned_jobs, snakemake, write_config
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
 
+# A second phase (never trained here): its examples are per-shard files in a folder of their own.
+PHASE2 = {"num_train_steps": 10, "max_seq_length": 256, "max_predictions_per_seq": 40}
+
+
 def test_no_bucket_no_upload_job(tmp_path):
     write_config(tmp_path)
     assert "upload" not in planned_jobs(tmp_path, "examples")
@@ -26,14 +30,16 @@ def test_no_bucket_no_upload_job(tmp_path):
 def test_upload_mirrors_the_folders_and_records_them(tmp_path):
     with gcs_emulator(tmp_path / "gcs") as gcs:
         env = gcs["env"]
-        write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 4000})
+        # with a second phase, whose examples are uploaded too
+        write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 4000},
+                     phase2=PHASE2)
         snakemake(tmp_path, "--cores", "2", "upload", env=env)
         manifest = json.loads((tmp_path / "results" / "upload" / "manifest.json").read_text())
         urls = sorted(o["url"] for o in manifest["objects"])
         assert urls == list_objects(env, "gs://test-bucket/run1")
         assert "gs://test-bucket/run1/bert_model/bert_config.json" in urls
         records = [u for u in urls if u.endswith(".tfrecord")]
-        assert len(records) == len(list((tmp_path / "results" / "shards").glob("shard_*")))
+        assert len(records) == 2 * len(list((tmp_path / "results" / "shards").glob("shard_*")))
         assert len(manifest["copied"]) == len(urls)
 
         # one changed shard is uploaded again, the others are not
@@ -43,11 +49,17 @@ def test_upload_mirrors_the_folders_and_records_them(tmp_path):
         manifest = json.loads((tmp_path / "results" / "upload" / "manifest.json").read_text())
         assert manifest["copied"] == ["results/pretraining_data/shard_0001.tfrecord"]
 
-        # fewer shards: the stale objects go from the bucket too
-        write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 9000})
+        # fewer shards: every phase's stale files go, here and from the bucket
+        write_config(tmp_path, bucket="test-bucket", bucket_prefix="run1", shards={"lines_per_shard": 9000},
+                     phase2=PHASE2)
         snakemake(tmp_path, "--cores", "2", "upload", env=env)
-        remaining = [u for u in list_objects(env, "gs://test-bucket/run1") if u.endswith(".tfrecord")]
-        assert len(remaining) == len(list((tmp_path / "results" / "shards").glob("shard_*"))) < len(records)
+        shards = sorted(p.name for p in (tmp_path / "results" / "shards").glob("shard_*"))
+        for folder in ("pretraining_data", "pretraining_data_phase2"):
+            local = sorted(p.name for p in (tmp_path / "results" / folder).glob("shard_*.tfrecord"))
+            remote = [u.rsplit("/", 1)[1] for u in list_objects(env, f"gs://test-bucket/run1/{folder}")
+                      if u.endswith(".tfrecord")]
+            assert local == sorted(remote) == [f"{shard}.tfrecord" for shard in shards], folder
+        assert 2 * len(shards) < len(records)
 
 
 def test_missing_bucket_is_one_clear_error(tmp_path):
