@@ -318,6 +318,10 @@ def test_the_image_installs_requirements_txt_and_pinned_plugins():
     assert {canonicalize_name(req.name) for req in extras} == {"snakemake-storage-plugin-gcs"}
     for req in extras:
         assert str(req) == str(DEV_REQUIREMENTS[canonicalize_name(req.name)]), req
+    # requirements-dev.txt installs all of requirements.txt beside them: the venv the tests run in is one where
+    # the image's packages were resolved and installed together
+    with open(os.path.join(ROOT, "requirements-dev.txt")) as f:
+        assert "-r requirements.txt" in f.read().splitlines()
 
 
 def test_the_kubernetes_profile_runs_its_jobs_in_the_image():
