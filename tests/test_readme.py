@@ -30,6 +30,8 @@ COMMANDS = {
     ("Two commands", "python3 -m venv .venv && .venv/bin/pip install torch==2.13.0 --index-url "
                      "https://download.pytorch.org/whl/cpu"): "test_torch_cpu_build_satisfies_the_pin",
     ("The recipe's full run", ".venv/bin/snakemake --cores 8 train --configfile recipe.yaml"): "test_recipe_dry_run",
+    ("The recipe's full run", ".venv/bin/snakemake --cores 1 config --configfile recipe.yaml"):
+        "test_recipe_dry_run",
     ("Training (recipe step 10)", ".venv/bin/python bench/bench_reference_training.py --out /tmp/ref"):
         "test_benchmarks_accept_the_readme_flags",
     ("See the plan before running it", ".venv/bin/python tools/plan.py train"): "test_plan_and_dag_views",
@@ -167,6 +169,13 @@ def built(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def train_dry_run(built):
+    """The README's `snakemake -n train` on the built folder, read by two tests."""
+    (command,) = [c for c in commands_of("test_plan_and_dag_views") if c.startswith(".venv/bin/snakemake -n")]
+    return typed(built, command).stdout
+
+
 def test_install_and_train(built):
     venv, install, train = [part.strip() for part in commands_of("test_install_and_train")[0].split("&&")]
     assert venv == "python3 -m venv .venv"
@@ -190,14 +199,20 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_recipe_dry_run(tmp_path):
-    (command,) = commands_of("test_recipe_dry_run")
+    train, resolve = commands_of("test_recipe_dry_run")
     folder = checkout(tmp_path)
-    result = typed(folder, command, "-n")
+    result = typed(folder, train, "-n")
     jobs = job_stats(result.stdout)
     # Before the shards exist, the plan reaches `train` through the `shard` checkpoint; no cloud jobs.
     assert set(jobs) == DATA_RULES - {"vocab_check"} | {"bert_config", "train"}
     assert "output: results-recipe/vocab.txt" in result.stdout
     assert not (folder / "results-recipe").exists()
+    # Resolving the config runs no job of the chain (seconds): run for real, it writes where the README says.
+    typed(folder, resolve)
+    import yaml
+
+    assert isinstance(yaml.safe_load((folder / "results-recipe" / "resolved_config.yaml").read_text()), dict)
+    assert not (folder / "results-recipe" / "raw").exists()
 
 
 def uncomment_tpu_block(text, names):
@@ -246,8 +261,8 @@ def test_tpu_account_setup():
     assert make_bucket.endswith(f"gs://{recipe['bucket']}") and enable.endswith(recipe["tpu"]["project"])
 
 
-def test_plan_and_dag_views(built):
-    plan, dag, rulegraph, dry_run = commands_of("test_plan_and_dag_views")
+def test_plan_and_dag_views(built, train_dry_run):
+    plan, dag, rulegraph, _ = commands_of("test_plan_and_dag_views")
     assert f"Plan for train: " in typed(built, plan).stdout
     typed(built, dag)
     typed(built, rulegraph)
@@ -255,9 +270,8 @@ def test_plan_and_dag_views(built):
         graph = (built / "results" / "dag" / f"{name}.mmd").read_text()
         assert "pretraining_data" in graph and "train" in graph, name
         assert (built / "results" / "dag" / f"{name}.dot").exists()
-    result = typed(built, dry_run)
-    assert set(job_stats(result.stdout)) == {"bert_config", "pretraining_data", "train"}
-    assert "reason: " in result.stdout
+    assert set(job_stats(train_dry_run)) == {"bert_config", "pretraining_data", "train"}
+    assert "reason: " in train_dry_run
 
 
 def console_example(text, command):
@@ -298,10 +312,9 @@ def test_report_commands(built):
     assert f'snakemake(folder, {", ".join(map(repr, html.split()[1:]))}'.replace("'", '"') in source
 
 
-def test_tail_names_a_log_the_rules_write(built):
+def test_tail_names_a_log_the_rules_write(built, train_dry_run):
     """Each `tail -f` path is the `log:` of a job: written by the built data steps, or planned in `train`'s."""
-    planned = typed(built, ".venv/bin/snakemake -n train").stdout
-    logs = set(re.findall(r"^\s+log: (.+)$", planned, re.M))
+    logs = set(re.findall(r"^\s+log: (.+)$", train_dry_run, re.M))
     for command in commands_of("test_tail_names_a_log_the_rules_write"):
         path = command.split()[-1]
         written = (built / path).is_file() and os.path.getsize(built / path) > 0
