@@ -14,7 +14,7 @@ from derived_config import resolve_strip_accents
 from logs import PipelineError
 from pretraining_data import check_settings as check_pretraining_data
 from script_imports import imported_scripts
-from tpu import check_backend
+from train_settings import check_backend
 
 
 def validate_config(schema_path):

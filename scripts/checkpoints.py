@@ -5,8 +5,8 @@ A checkpoint is one dict: the arrays of the model and its optimizer (weights, se
 step, model config and its hash, variable names, training time, the sessions that led to it and their log
 windows (`history`), so a resumed run has the whole curve up to its weights.
 
-TensorFlow (gs:// files) is imported where files are touched: the workflow imports tpu.py, which names
-checkpoints, each time it starts.
+TensorFlow (gs:// files) is imported where files are touched: importing it imports Keras, whose backend the
+training command line (train_cli.py) chooses after it has imported this module.
 """
 
 import datetime

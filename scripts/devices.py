@@ -7,7 +7,7 @@ import sys
 import tensorflow as tf
 
 from logs import PipelineError
-from tpu import check_backend  # the same check the workflow runs before any job
+from train_settings import check_backend  # the same check the workflow runs before any job
 
 
 def select_backend(backend):

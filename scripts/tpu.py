@@ -25,7 +25,6 @@ import checkpoints
 import train_settings
 from atomic import atomic_dir, atomic_path
 from logs import PipelineError
-from train_cli import INTERRUPTED
 from upload import LOGIN, gsutil, gsutil_ls
 
 log = logging.getLogger("tpu")
@@ -37,17 +36,6 @@ NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED"}  # not STOPPING: it may be sa
 
 class TpuError(PipelineError):
     pass
-
-
-def check_backend(*, backend, device, tpu_name):
-    """A TPU, named (tpu.name) or asked for (train.device), trains with JAX: TensorFlow 2.21 has no TPU runtime.
-    The workflow runs this before any job (rules/common.smk), and devices.py again as training starts."""
-    if backend != "jax" and (tpu_name or device == "tpu"):
-        asked = "tpu.name is set" if tpu_name else "train.device is tpu"
-        raise TpuError(
-            f"train.backend must be jax with a TPU ({asked}, and TensorFlow 2.21 has no TPU runtime): "
-            "set train.backend to jax"
-        )
 
 
 # ---- what the TPU VM runs ----------------------------------------------------------------------------------------
@@ -82,7 +70,7 @@ cd "$(mktemp -d -t bert-pretraining-XXXXXX)"
   exec {shlex.join(command)}
 ) 2>&1 | (trap '' TERM; tee startup.log)  # tee outlives a preemption's SIGTERM, so the last lines are kept
 rc=${{PIPESTATUS[0]}}
-if [ "$rc" -ne 0 ] && [ "$rc" -ne {INTERRUPTED} ]; then
+if [ "$rc" -ne 0 ] && [ "$rc" -ne {train_settings.INTERRUPTED} ]; then
   gsutil -q cp startup.log {shlex.quote(error_url)}
 fi
 exit "$rc"

@@ -19,8 +19,6 @@ import train_settings
 from logs import PipelineError, rule_log
 
 SETTINGS = [name for _, _, name in train_settings.names()]
-# scripts/tpu.py: the follower tells a preemption (a checkpoint saved, then this status) from a failure.
-INTERRUPTED = 130
 
 
 def parse_args(argv):
@@ -63,7 +61,7 @@ def cli(argv):
         )
     except train.Interrupted as stopped:
         logging.error("%s", stopped)
-        sys.exit(INTERRUPTED)
+        sys.exit(train_settings.INTERRUPTED)
     except PipelineError as error:  # what to change, in one line; no traceback
         logging.error("%s", error)
         sys.exit(1)

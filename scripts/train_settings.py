@@ -10,6 +10,8 @@ import os
 import jsonschema
 import yaml
 
+from logs import PipelineError
+
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas", "config.schema.yaml")
 # {config section: the keys of it that training takes}, in the order the command line lists them.
 KEYS = {
@@ -46,6 +48,9 @@ KEYS = {
     ),
 }
 PHASE2 = "phase2_"
+# The trainer's exit status when a signal stopped it after saving a checkpoint: the TPU follower (tpu.py) tells a
+# preemption from a failure by it.
+INTERRUPTED = 130
 # The config section that holds each phase's own values (phase 1's are train's), for messages that name keys.
 PHASE_SECTIONS = ("train", "phase2")
 TYPES = {"integer": int, "number": float, "string": str}
@@ -75,6 +80,17 @@ def phases(settings):
     first = {name: value for name, value in settings.items() if not name.startswith(PHASE2)}
     second = {name[len(PHASE2) :]: value for name, value in settings.items() if name.startswith(PHASE2)}
     return [first] + ([dict(first, **second)] if second.get("num_train_steps") else [])
+
+
+def check_backend(*, backend, device, tpu_name):
+    """A TPU, named (tpu.name) or asked for (train.device), trains with JAX: TensorFlow 2.21 has no TPU runtime.
+    The workflow runs this before any job (rules/common.smk), and devices.py again as training starts."""
+    if backend != "jax" and (tpu_name or device == "tpu"):
+        asked = "tpu.name is set" if tpu_name else "train.device is tpu"
+        raise PipelineError(
+            f"train.backend must be jax with a TPU ({asked}, and TensorFlow 2.21 has no TPU runtime): "
+            "set train.backend to jax"
+        )
 
 
 def nearest_multiples(value, step):
