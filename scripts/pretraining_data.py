@@ -24,6 +24,7 @@ import logging
 import os
 import random
 from array import array
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,8 +38,9 @@ REQUIRED_ROLES = ("unk", "cls", "sep", "mask")
 # Instances masked and encoded together: large enough for numpy, small enough to keep memory flat.
 BATCH = 4096
 
-# Replacement chosen for a masked position.
+# Replacement chosen for a masked position, and BERT's odds of each.
 MASKED, UNCHANGED, RANDOM = 0, 1, 2
+MASK_PROB, KEEP_PROB, RANDOM_PROB = 0.8, 0.1, 0.1
 
 
 class SettingsError(PipelineError, ValueError):
@@ -47,6 +49,17 @@ class SettingsError(PipelineError, ValueError):
 
 class VocabularyError(PipelineError, ValueError):
     """vocab.txt lacks a control symbol the examples need; the message says how to rebuild it."""
+
+
+class Pairs(NamedTuple):
+    """Instances in the order written: where A and B start in the flat token ids, their lengths, and whether B is
+    a random next."""
+
+    a_start: np.ndarray
+    a_len: np.ndarray
+    b_start: np.ndarray
+    b_len: np.ndarray
+    random_next: np.ndarray
 
 
 def shard_seed(random_seed, shard_name):
@@ -180,6 +193,13 @@ def truncated_lengths(a_len, b_len, max_num_tokens):
     return na, nb
 
 
+def replacements(u, v):
+    """The replacement of each masked position from two uniform draws, as the reference draws them: [MASK] when
+    u < MASK_PROB, else unchanged or random by v."""
+    keep = KEEP_PROB / (KEEP_PROB + RANDOM_PROB)  # 0.5 exactly, the reference's second draw
+    return np.where(u < MASK_PROB, MASKED, np.where(v < keep, UNCHANGED, RANDOM)).astype(np.int8)
+
+
 def _select_tokens(cand, k, gen):
     """Per row, `k` positions drawn uniformly without replacement among the candidates; sorted, padded with width.
 
@@ -234,8 +254,7 @@ def _select_whole_words(ids, cand, k, is_subword, gen):
             count += e - b
         choice = gen.random((len(picked), 2))
         slots = []
-        for (b, e), (u, v) in zip(picked, choice.tolist()):
-            action = MASKED if u < 0.8 else (UNCHANGED if v < 0.5 else RANDOM)
+        for (b, e), action in zip(picked, replacements(choice[:, 0], choice[:, 1]).tolist()):
             slots.extend((pos, action) for pos in range(b, e))
         slots.sort()
         for s, (pos, action) in enumerate(slots):
@@ -270,7 +289,7 @@ def mask_batch(
         positions = _select_tokens(cand, k, gen)
         u = gen.random(positions.shape)
         v = gen.random(positions.shape)
-        actions = np.where(u < 0.8, MASKED, np.where(v < 0.5, UNCHANGED, RANDOM)).astype(np.int8)
+        actions = replacements(u, v)
     valid = positions < width
     safe = np.where(valid, positions, 0)
     labels = np.where(valid, np.take_along_axis(ids, safe, axis=1), 0)
@@ -287,29 +306,204 @@ def mask_batch(
 def check_settings(
     *, max_seq_length, max_predictions_per_seq, masked_lm_prob, short_seq_prob, dupe_factor, compression, feature_names
 ):
-    """Raise one line naming the pretraining_data key and a value that works; the workflow runs this before any
-    job (rules/common.smk), the job again for direct calls."""
+    """Raise one line naming the pretraining_data key, its allowed range and a value that works; the workflow runs
+    this before any job (rules/common.smk), the job again for direct calls. The defaults are the schema's alone."""
+    default = "such as the default in schemas/config.schema.yaml"
     if max_seq_length < 5:
         raise SettingsError(
             f"pretraining_data.max_seq_length must be at least 5 ([CLS], [SEP], [SEP] and a token each side), "
-            f"got {max_seq_length}; the recipe uses 128"
+            f"got {max_seq_length}: set it to 5 or more, {default}"
         )
     if max_predictions_per_seq < 1:
         raise SettingsError(
-            f"pretraining_data.max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}; "
-            "the recipe uses 20"
+            f"pretraining_data.max_predictions_per_seq must be at least 1, got {max_predictions_per_seq}: "
+            f"set it to 1 or more, {default}"
         )
     if not 0 < masked_lm_prob <= 1:
         raise SettingsError(
-            f"pretraining_data.masked_lm_prob must be in (0, 1], got {masked_lm_prob}; the recipe uses 0.15"
+            f"pretraining_data.masked_lm_prob must be in (0, 1], got {masked_lm_prob}: set a share in that range, "
+            f"{default}"
         )
     if not 0 <= short_seq_prob <= 1:
         raise SettingsError(
-            f"pretraining_data.short_seq_prob must be in [0, 1], got {short_seq_prob}; the recipe uses 0.1"
+            f"pretraining_data.short_seq_prob must be in [0, 1], got {short_seq_prob}: set a probability in that "
+            f"range, {default}"
         )
     if dupe_factor < 1:
-        raise SettingsError(f"pretraining_data.dupe_factor must be at least 1, got {dupe_factor}; the recipe uses 5")
+        raise SettingsError(
+            f"pretraining_data.dupe_factor must be at least 1, got {dupe_factor}: set it to 1 or more, {default}"
+        )
     records.check_format(compression=compression, feature_names=feature_names)
+
+
+def vocabulary_tables(vocab, vocab_path):
+    """What the examples need of the vocabulary: {role: id} of the control symbols, the dtype of the token ids,
+    the ids a random replacement is drawn from, and which ids are `##` pieces (for whole-word masking)."""
+    required = {role: getattr(SPECIAL_TOKENS, role) for role in REQUIRED_ROLES}
+    missing = [token for token in required.values() if token not in vocab]
+    if missing:
+        raise VocabularyError(
+            f"{vocab_path} lacks the control symbol(s) {' '.join(missing)} that BERT's examples need: "
+            "rebuild it with rule wordpiece_vocab (snakemake --forcerun wordpiece_vocab), which writes them first"
+        )
+    special = {role: vocab[token] for role, token in required.items()}
+    max_id = max(vocab.values())
+    dtype = np.uint16 if max_id < 1 << 16 else np.int32
+    # The reference draws replacements from the distinct vocabulary entries (`list(vocab.keys())`).
+    vocab_word_ids = np.fromiter(vocab.values(), np.int64, len(vocab))
+    is_subword = np.zeros(max_id + 1, bool)
+    for token, index in vocab.items():
+        is_subword[index] = token.startswith("##")
+    return special, dtype, vocab_word_ids, is_subword
+
+
+def corpus_stats(shard_name, tokens, sentence_ends, doc_first, lines, unk_id):
+    """The shard's counts as read, logged."""
+    corpus = {
+        "lines": lines,
+        "documents": len(doc_first),
+        "sentences": len(sentence_ends),
+        "tokens": len(tokens),
+        "unknown_tokens": int(np.count_nonzero(tokens == unk_id)),
+    }
+    logging.info(
+        "%s: %d lines, %d documents, %d sentences, %d tokens",
+        shard_name,
+        lines,
+        len(doc_first),
+        len(sentence_ends),
+        len(tokens),
+    )
+    return corpus
+
+
+def plan_pairs(sentence_ends, doc_first, *, max_seq_length, short_seq_prob, dupe_factor, rng, gen):
+    """Every instance of the shard as token ranges, truncated to fit and shuffled: the Pairs in the order written."""
+    bounds = np.concatenate([np.zeros(1, np.int64), sentence_ends])  # sentence s is tokens[bounds[s]:bounds[s + 1]]
+    doc_count = np.diff(np.append(doc_first, len(sentence_ends)))
+    a0, a1, b0, b1, random_next = plan_instances(
+        np.diff(bounds).tolist(),
+        doc_first.tolist(),
+        doc_count.tolist(),
+        max_seq_length=max_seq_length,
+        short_seq_prob=short_seq_prob,
+        dupe_factor=dupe_factor,
+        rng=rng,
+    )
+    a_start, a_len = bounds[a0], bounds[a1] - bounds[a0]
+    b_start, b_len = bounds[b0], bounds[b1] - bounds[b0]
+    del a0, a1, b0, b1, bounds  # a shard's worth of int64s each
+    na, nb = truncated_lengths(a_len, b_len, max_seq_length - 3)
+    a_start = a_start + gen.binomial(a_len - na, 0.5)  # tokens dropped from the front; the rest from the back
+    b_start = b_start + gen.binomial(b_len - nb, 0.5)
+    order = gen.permutation(len(na))  # the reference shuffles all instances before writing
+    return Pairs(a_start[order], na[order], b_start[order], nb[order], random_next[order])
+
+
+def token_rows(tokens, pairs, special, max_seq_length):
+    """[CLS] A [SEP] B [SEP] of each pair, padded with 0; returns (ids, each row's length)."""
+    al, bl = pairs.a_len, pairs.b_len
+    tot = al + bl + 3
+    col = np.arange(max_seq_length)
+    in_a = (col >= 1) & (col <= al[:, None])
+    in_b = (col >= al[:, None] + 2) & (col < al[:, None] + 2 + bl[:, None])
+    a_src = pairs.a_start[:, None] + col - 1
+    b_src = pairs.b_start[:, None] + col - al[:, None] - 2
+    src = np.where(in_a, a_src, np.where(in_b, b_src, 0))
+    ids = np.where(in_a | in_b, tokens[src], 0).astype(np.int64)
+    rows = np.arange(len(al))
+    ids[:, 0] = special["cls"]
+    ids[rows, al + 1] = special["sep"]
+    ids[rows, tot - 1] = special["sep"]
+    return ids, tot
+
+
+def feature_columns(ids, tot, pairs, positions, valid, labels, max_predictions_per_seq):
+    """{role: values} of every record feature (records.LAYOUT) of a masked batch; predictions padded with 0."""
+    n, width = ids.shape
+    col = np.arange(width)
+    k = positions.shape[1]
+    mlm_positions = np.zeros((n, max_predictions_per_seq), np.int64)
+    mlm_ids = np.zeros((n, max_predictions_per_seq), np.int64)
+    mlm_weights = np.zeros((n, max_predictions_per_seq), np.float32)
+    mlm_positions[:, :k] = np.where(valid, positions, 0)
+    mlm_ids[:, :k] = labels
+    mlm_weights[:, :k] = valid
+    return {
+        "token_ids": ids,
+        "segment_ids": ((col >= pairs.a_len[:, None] + 2) & (col < tot[:, None])).astype(np.int64),
+        "padding_mask": (col < tot[:, None]).astype(np.int64),
+        "masked_lm_positions": mlm_positions,
+        "masked_lm_ids": mlm_ids,
+        "masked_lm_weights": mlm_weights,
+        "next_sentence_labels": pairs.random_next.astype(np.int64)[:, None],
+    }
+
+
+def write_examples(output_path, tokens, pairs, *, special, masking, compression, feature_names, max_seq_length):
+    """Build, mask and encode the instances batch by batch into one record file. `masking`: mask_batch's keyword
+    arguments. Returns the histogram of lengths and the count of each replacement."""
+    max_predictions_per_seq = masking["max_predictions_per_seq"]
+    layout = records.features(
+        feature_names=feature_names,
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+    )
+    hist = np.zeros(max_seq_length + 1, np.int64)
+    counts = np.zeros(3, np.int64)
+    with atomic_path(output_path) as tmp, records.open_writer(tmp, compression=compression) as out:
+        for lo in range(0, len(pairs.a_len), BATCH):
+            batch = Pairs(*(field[lo : lo + BATCH] for field in pairs))
+            ids, tot = token_rows(tokens, batch, special, max_seq_length)
+            positions, valid, labels, batch_counts = mask_batch(ids, batch.a_len, tot, special=special, **masking)
+            columns = feature_columns(ids, tot, batch, positions, valid, labels, max_predictions_per_seq)
+            flat, lengths = records.encode_examples([(name, kind, columns[role]) for name, role, kind, _ in layout])
+            out.write(records.tfrecord_frames(flat, lengths))
+            hist += np.bincount(tot, minlength=max_seq_length + 1)
+            counts += batch_counts
+    return hist, counts
+
+
+def shard_stats(shard_name, seed64, corpus, random_next, hist, counts, *, max_seq_length, max_predictions_per_seq):
+    """The statistics file's content (the report reads it instead of the records)."""
+    n_total = len(random_next)
+    n_masked = int(counts.sum())
+    return {
+        "shard": shard_name,
+        "seed": seed64,
+        **corpus,
+        "instances": n_total,
+        "max_seq_length": max_seq_length,
+        "max_predictions_per_seq": max_predictions_per_seq,
+        "seq_length_histogram": hist.tolist(),
+        "mean_seq_length": float((hist * np.arange(len(hist))).sum() / n_total) if n_total else 0.0,
+        "full_length_share": float(hist[max_seq_length] / n_total) if n_total else 0.0,
+        "random_next": int(random_next.sum()),
+        "random_next_share": float(random_next.mean()) if n_total else 0.0,
+        "masked_positions": n_masked,
+        "masked_per_instance": n_masked / n_total if n_total else 0.0,
+        "masked_replaced_by_mask": int(counts[MASKED]),
+        "masked_unchanged": int(counts[UNCHANGED]),
+        "masked_replaced_by_random": int(counts[RANDOM]),
+    }
+
+
+def write_stats(stats, stats_path):
+    with atomic_path(stats_path) as tmp, open(tmp, "w") as f:
+        json.dump(stats, f, indent=2)
+        f.write("\n")
+
+
+def log_summary(stats):
+    logging.info(
+        "%s: %d instances, mean length %.1f, %.1f%% full length, %.1f%% random next, %.2f masked per instance",
+        stats["shard"],
+        stats["instances"],
+        stats["mean_seq_length"],
+        100 * stats["full_length_share"],
+        100 * stats["random_next_share"],
+        stats["masked_per_instance"],
+    )
 
 
 def create_pretraining_data(
@@ -349,161 +543,54 @@ def create_pretraining_data(
         strip_accents=strip_accents,
         max_input_chars_per_word=max_input_chars_per_word,
     )
-    vocab = tokenizer.vocab
-    required = {role: getattr(SPECIAL_TOKENS, role) for role in REQUIRED_ROLES}
-    missing = [token for token in required.values() if token not in vocab]
-    if missing:
-        raise VocabularyError(
-            f"{vocab_path} lacks the control symbol(s) {' '.join(missing)} that BERT's examples need: "
-            "rebuild it with rule wordpiece_vocab (snakemake --forcerun wordpiece_vocab), which writes them first"
-        )
-    special = {role: vocab[token] for role, token in required.items()}  # role -> id
-    max_id = max(vocab.values())
-    dtype = np.uint16 if max_id < 1 << 16 else np.int32
-    # The reference draws replacements from the distinct vocabulary entries (`list(vocab.keys())`).
-    vocab_word_ids = np.fromiter(vocab.values(), np.int64, len(vocab))
-    is_subword = np.zeros(max_id + 1, bool)
-    for token, index in vocab.items():
-        is_subword[index] = token.startswith("##")
-
+    special, dtype, vocab_word_ids, is_subword = vocabulary_tables(tokenizer.vocab, vocab_path)
     seed64 = shard_seed(random_seed, shard_name)
-    rng = random.Random(seed64)
-    gen = np.random.Generator(np.random.PCG64(seed64))
+    rng = random.Random(seed64)  # the pairing, draw for draw the reference's
+    gen = np.random.Generator(np.random.PCG64(seed64))  # truncation, shuffling and masking, whole arrays at once
 
     tokens, sentence_ends, doc_first, lines = read_documents(input_path, tokenizer, dtype)
-    bounds = np.concatenate(
-        [np.zeros(1, np.int64), sentence_ends]
-    )  # sentence s is tokens[bounds[s]:bounds[s + 1]]
-    doc_count = np.diff(np.append(doc_first, len(sentence_ends)))
-    corpus = {
-        "lines": lines,
-        "documents": len(doc_first),
-        "sentences": len(sentence_ends),
-        "tokens": len(tokens),
-        "unknown_tokens": int(np.count_nonzero(tokens == special["unk"])),
-    }
-    logging.info(
-        "%s: %d lines, %d documents, %d sentences, %d tokens",
-        shard_name,
-        lines,
-        len(doc_first),
-        len(sentence_ends),
-        len(tokens),
-    )
-    a0, a1, b0, b1, random_next = plan_instances(
-        np.diff(bounds).tolist(),
-        doc_first.tolist(),
-        doc_count.tolist(),
+    corpus = corpus_stats(shard_name, tokens, sentence_ends, doc_first, lines, special["unk"])
+    pairs = plan_pairs(
+        sentence_ends,
+        doc_first,
         max_seq_length=max_seq_length,
         short_seq_prob=short_seq_prob,
         dupe_factor=dupe_factor,
         rng=rng,
+        gen=gen,
     )
-    del doc_first, doc_count
-    a_start, a_len = bounds[a0], bounds[a1] - bounds[a0]
-    b_start, b_len = bounds[b0], bounds[b1] - bounds[b0]
-    del a0, a1, b0, b1, bounds, sentence_ends
-    na, nb = truncated_lengths(a_len, b_len, max_seq_length - 3)
-    a_start = a_start + gen.binomial(a_len - na, 0.5)  # tokens dropped from the front; the rest from the back
-    b_start = b_start + gen.binomial(b_len - nb, 0.5)
-    a_len, b_len = na, nb
-    order = gen.permutation(len(a_len))  # the reference shuffles all instances before writing
-
-    layout = records.features(
+    del sentence_ends, doc_first  # only the token ids are read from here on
+    masking = dict(
+        masked_lm_prob=masked_lm_prob,
+        max_predictions_per_seq=max_predictions_per_seq,
+        vocab_word_ids=vocab_word_ids,
+        gen=gen,
+        whole_word=do_whole_word_mask,
+        is_subword=is_subword,
+    )
+    hist, counts = write_examples(
+        output_path,
+        tokens,
+        pairs,
+        special=special,
+        masking=masking,
+        compression=compression,
         feature_names=feature_names,
+        max_seq_length=max_seq_length,
+    )
+    stats = shard_stats(
+        shard_name,
+        seed64,
+        corpus,
+        pairs.random_next,
+        hist,
+        counts,
         max_seq_length=max_seq_length,
         max_predictions_per_seq=max_predictions_per_seq,
     )
-    n_total = len(order)
-    hist = np.zeros(max_seq_length + 1, np.int64)
-    counts = np.zeros(3, np.int64)
-    col = np.arange(max_seq_length)
-    with atomic_path(output_path) as tmp:
-        with records.open_writer(tmp, compression=compression) as out:
-            for lo in range(0, n_total, BATCH):
-                idx = order[lo : lo + BATCH]
-                al, bl, ast, bst = a_len[idx], b_len[idx], a_start[idx], b_start[idx]
-                n = len(idx)
-                tot = al + bl + 3
-                in_a = (col >= 1) & (col <= al[:, None])
-                in_b = (col >= al[:, None] + 2) & (col < al[:, None] + 2 + bl[:, None])
-                src = np.where(
-                    in_a, ast[:, None] + col - 1, np.where(in_b, bst[:, None] + col - al[:, None] - 2, 0)
-                )
-                ids = np.where(in_a | in_b, tokens[src], 0).astype(np.int64)
-                rows = np.arange(n)
-                ids[:, 0] = special["cls"]
-                ids[rows, al + 1] = special["sep"]
-                ids[rows, tot - 1] = special["sep"]
-                positions, valid, labels, batch_counts = mask_batch(
-                    ids,
-                    al,
-                    tot,
-                    masked_lm_prob=masked_lm_prob,
-                    max_predictions_per_seq=max_predictions_per_seq,
-                    special=special,
-                    vocab_word_ids=vocab_word_ids,
-                    gen=gen,
-                    whole_word=do_whole_word_mask,
-                    is_subword=is_subword,
-                )
-                width = positions.shape[1]
-                mlm_positions = np.zeros((n, max_predictions_per_seq), np.int64)
-                mlm_ids = np.zeros((n, max_predictions_per_seq), np.int64)
-                mlm_weights = np.zeros((n, max_predictions_per_seq), np.float32)
-                mlm_positions[:, :width] = np.where(valid, positions, 0)
-                mlm_ids[:, :width] = labels
-                mlm_weights[:, :width] = valid
-                input_mask = (col < tot[:, None]).astype(np.int64)
-                segment_ids = ((col >= al[:, None] + 2) & (col < tot[:, None])).astype(np.int64)
-                columns = {
-                    "token_ids": ids,
-                    "segment_ids": segment_ids,
-                    "padding_mask": input_mask,
-                    "masked_lm_positions": mlm_positions,
-                    "masked_lm_ids": mlm_ids,
-                    "masked_lm_weights": mlm_weights,
-                    "next_sentence_labels": random_next[idx].astype(np.int64)[:, None],
-                }
-                flat, lengths = records.encode_examples(
-                    [(name, kind, columns[role]) for name, role, kind, _ in layout]
-                )
-                out.write(records.tfrecord_frames(flat, lengths))
-                hist += np.bincount(tot, minlength=max_seq_length + 1)
-                counts += batch_counts
-
-    n_masked = int(counts.sum())
-    stats = {
-        "shard": shard_name,
-        "seed": seed64,
-        **corpus,
-        "instances": n_total,
-        "max_seq_length": max_seq_length,
-        "max_predictions_per_seq": max_predictions_per_seq,
-        "seq_length_histogram": hist.tolist(),
-        "mean_seq_length": float((hist * np.arange(len(hist))).sum() / n_total) if n_total else 0.0,
-        "full_length_share": float(hist[max_seq_length] / n_total) if n_total else 0.0,
-        "random_next": int(random_next.sum()),
-        "random_next_share": float(random_next.mean()) if n_total else 0.0,
-        "masked_positions": n_masked,
-        "masked_per_instance": n_masked / n_total if n_total else 0.0,
-        "masked_replaced_by_mask": int(counts[MASKED]),
-        "masked_unchanged": int(counts[UNCHANGED]),
-        "masked_replaced_by_random": int(counts[RANDOM]),
-    }
     if stats_path is not None:
-        with atomic_path(stats_path) as tmp, open(tmp, "w") as f:
-            json.dump(stats, f, indent=2)
-            f.write("\n")
-    logging.info(
-        "%s: %d instances, mean length %.1f, %.1f%% full length, %.1f%% random next, %.2f masked per instance",
-        shard_name,
-        n_total,
-        stats["mean_seq_length"],
-        100 * stats["full_length_share"],
-        100 * stats["random_next_share"],
-        stats["masked_per_instance"],
-    )
+        write_stats(stats, stats_path)
+    log_summary(stats)
     return stats
 
 
