@@ -312,6 +312,10 @@ def test_the_image_installs_requirements_txt_and_pinned_plugins():
     args = [arg for arg in image["installs"][0] if arg not in ("--no-cache-dir",)]
     # requirements.txt as copied in, whole
     assert ("requirements.txt", "/tmp/requirements.txt") in image["copies"]
+    # the build context (.dockerignore: everything out, then back in) holds what the Dockerfile copies, no more
+    with open(os.path.join(ROOT, ".dockerignore")) as f:
+        patterns = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    assert patterns[0] == "*" and {p[1:] for p in patterns[1:]} == {source for source, _ in image["copies"]}
     assert args[args.index("-r") + 1] == "/tmp/requirements.txt"
     extras = [Requirement(arg) for i, arg in enumerate(args) if arg != "-r" and args[i - 1] != "-r"]
     assert not [arg for arg in extras if str(arg).startswith("-")], args
