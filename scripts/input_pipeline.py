@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import tensorflow as tf
 
 import records
+from model import INPUTS
 
 
 def feature_spec(feature_names, max_seq_length, max_predictions_per_seq):
@@ -27,7 +28,7 @@ def to_model_io(features, feature_names):
     """Parsed records -> (inputs, labels, sample weights) keyed as model.py's inputs and outputs."""
     names = records.names_by_role(feature_names)
     i32 = lambda role: tf.cast(features[names[role]], tf.int32)  # noqa: E731
-    inputs = {role: i32(role) for role in ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")}
+    inputs = {role: i32(role) for role in INPUTS}
     labels = {"mlm": i32("masked_lm_ids"), "nsp": i32("next_sentence_labels")[:, 0]}
     weights = {"mlm": features["masked_lm_weights"], "nsp": tf.ones_like(labels["nsp"], tf.float32)}
     return inputs, labels, weights

@@ -22,6 +22,10 @@ from keras_hub.src.utils.keras_utils import gelu_approximate  # the GELU of Bert
 from bert_config import KEYS, read_bert_config  # noqa: F401
 
 LAYER_NORM_EPSILON = 1e-12  # BertBackbone's value; the heads and the exports use the same.
+# The model's inputs by name: BertBackbone's three, then where the masked-LM head predicts. The input pipeline
+# feeds them under these names from the record features of the same roles (records.LAYOUT).
+BACKBONE_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+INPUTS = BACKBONE_INPUTS + ("masked_lm_positions",)
 
 
 def config_hash(bert_config, vocab_text=""):
@@ -52,11 +56,8 @@ def build_pretrainer(bert_config, dtype=None):
     """The backbone with BERT's masked-LM head (tied to the token embeddings) and next-sentence head."""
     backbone = build_backbone(bert_config, dtype)
     initializer = keras.initializers.TruncatedNormal(stddev=bert_config["initializer_range"])
-    inputs = {
-        name: keras.Input(shape=(None,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")
-    }
-    encoded = backbone({name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")})
+    inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUTS}
+    encoded = backbone({name: inputs[name] for name in BACKBONE_INPUTS})
     mlm_logits = MaskedLMHead(
         token_embedding=backbone.token_embedding,
         intermediate_activation=gelu_approximate,

@@ -113,53 +113,24 @@ def train_phase(
 ):
     """Train `model` to `num_train_steps` of this phase, resuming from the newest checkpoint in `model_dir`, with
     an optimizer and schedule of the phase's own. Returns the phase's summary."""
-    import model as bert
-
-    micro_steps, replicas = gradient_accumulation_steps, run["replicas"]
-    error = train_settings.batch_size_error(section, batch_size, micro_steps, replicas)
+    micro_steps = gradient_accumulation_steps
+    error = train_settings.batch_size_error(section, batch_size, micro_steps, run["replicas"])
     if error:
         raise PipelineError(error)
     checkpoints.lock(model_dir)  # phase 1's is held already; phase 2's folder has one of its own
-    with run["scope"]():
-        schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps, micro_steps)
-        optimizer = bert.make_optimizer(schedule)
-        # Keras counts micro-batches: an execution of whole optimizer steps ends on a step, where the callback acts.
-        bert.compile_pretrainer(
-            model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution * micro_steps
-        )
-        optimizer.build(model.trainable_variables)
-
-    # What each checkpoint keeps beside the arrays. sessions: [{start_step, started}] of every run that saved a
-    # checkpoint in this line of checkpoints; history: their log windows, each marked with its session.
-    meta = dict(
-        config_hash=run["config_hash"],
-        bert_config=run["bert_config"],
-        phase=name,
-        step=0,
-        train_seconds=0.0,
-        sessions=[],
-        history=[],
+    schedule, optimizer = compile_phase(
+        model,
+        run,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+        num_train_steps=num_train_steps,
+        micro_steps=micro_steps,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
-    newest = checkpoints.listing(model_dir)[-1:]
-    if newest:
-        with run["scope"]():
-            meta = checkpoints.restore(model, newest[0][1], config_hash=run["config_hash"])
-        if "sessions" not in meta:
-            log.warning("%s keeps no log history (an older checkpoint): the curve starts here", newest[0][1])
-            meta.update(sessions=[], history=[])
-        log.info("%s: resumed from %s at step %d", name, newest[0][1], meta["step"])
-    else:
-        log.info("%s: no checkpoint in %s: starting from step 0", name, model_dir)
+    meta = resume(model, optimizer, name, model_dir, run)
     start_step = meta["step"]
-    bert.set_optimizer_step(optimizer, start_step)
-    if start_step > num_train_steps:
-        log.warning("checkpoint step %d is past num_train_steps %d: keeping it", start_step, num_train_steps)
-    if (num_train_steps - start_step) % steps_per_execution and start_step < num_train_steps:
-        # Keras runs whole executions: it would overshoot the last step.
-        raise PipelineError(
-            f"train.steps_per_execution {steps_per_execution} does not divide the {num_train_steps - start_step} "
-            f"steps left in {name} (from step {start_step} to {num_train_steps}): change either"
-        )
+    check_steps_left(name, start_step, num_train_steps, steps_per_execution)
 
     run_start, last_saved = time.time(), start_step
     if start_step < num_train_steps:
@@ -186,27 +157,119 @@ def train_phase(
             keep=keep_checkpoints,
             log_every=log_every_steps,
         )
-        with stop_on_signals(monitor):
-            model.fit(
-                dataset,
-                epochs=1,
-                steps_per_epoch=(num_train_steps - start_step) * micro_steps,
-                callbacks=[monitor],
-                verbose=0,
-                shuffle=False,
-            )
-        if monitor.signal:
-            raise Interrupted(
-                f"training stopped by signal {monitor.signal} at step {monitor.last_saved} of {name}; "
-                "its checkpoint is saved: run again to resume"
-            )
+        fit(model, dataset, monitor, name, micro_batches=(num_train_steps - start_step) * micro_steps)
         last_saved, meta["history"] = monitor.last_saved, monitor.windows.history
 
-    run_seconds = time.time() - run_start
-    steps_run = last_saved - start_step
+    return phase_summary(
+        name,
+        model_dir,
+        run,
+        meta,
+        start_step=start_step,
+        final_step=last_saved,
+        run_seconds=time.time() - run_start,
+        num_train_steps=num_train_steps,
+        batch_size=batch_size,
+        gradient_accumulation_steps=micro_steps,
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+    )
+
+
+def compile_phase(
+    model, run, *, learning_rate, warmup_steps, num_train_steps, micro_steps, jit_compile, steps_per_execution
+):
+    """Compile `model` with a schedule and optimizer of the phase's own; returns (schedule, optimizer)."""
+    import model as bert
+
+    with run["scope"]():
+        schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps, micro_steps)
+        optimizer = bert.make_optimizer(schedule)
+        # Keras counts micro-batches: an execution of whole optimizer steps ends on a step, where the callback acts.
+        bert.compile_pretrainer(
+            model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution * micro_steps
+        )
+        optimizer.build(model.trainable_variables)
+    return schedule, optimizer
+
+
+def resume(model, optimizer, name, model_dir, run):
+    """Restore the newest checkpoint in `model_dir`, if any, into `model` and `optimizer`; returns what it keeps
+    beside the arrays (at step 0 when there is none)."""
+    import model as bert
+
+    # sessions: [{start_step, started}] of every run that saved a checkpoint in this line of checkpoints;
+    # history: their log windows, each marked with its session.
+    meta = dict(
+        config_hash=run["config_hash"],
+        bert_config=run["bert_config"],
+        phase=name,
+        step=0,
+        train_seconds=0.0,
+        sessions=[],
+        history=[],
+    )
+    newest = checkpoints.listing(model_dir)[-1:]
+    if newest:
+        with run["scope"]():
+            meta = checkpoints.restore(model, newest[0][1], config_hash=run["config_hash"])
+        if "sessions" not in meta:
+            log.warning("%s keeps no log history (an older checkpoint): the curve starts here", newest[0][1])
+            meta.update(sessions=[], history=[])
+        log.info("%s: resumed from %s at step %d", name, newest[0][1], meta["step"])
+    else:
+        log.info("%s: no checkpoint in %s: starting from step 0", name, model_dir)
+    bert.set_optimizer_step(optimizer, meta["step"])
+    return meta
+
+
+def check_steps_left(name, start_step, num_train_steps, steps_per_execution):
+    """Keras runs whole executions: the steps left must be a multiple of them, or it would overshoot the last."""
+    if start_step > num_train_steps:
+        log.warning("checkpoint step %d is past num_train_steps %d: keeping it", start_step, num_train_steps)
+    if (num_train_steps - start_step) % steps_per_execution and start_step < num_train_steps:
+        raise PipelineError(
+            f"train.steps_per_execution {steps_per_execution} does not divide the {num_train_steps - start_step} "
+            f"steps left in {name} (from step {start_step} to {num_train_steps}): change either"
+        )
+
+
+def fit(model, dataset, monitor, name, *, micro_batches):
+    """Train on `micro_batches` of `dataset`; the monitor saves the checkpoints, and on SIGTERM/Ctrl-C a last one
+    before the run stops (Interrupted)."""
+    with stop_on_signals(monitor):
+        model.fit(dataset, epochs=1, steps_per_epoch=micro_batches, callbacks=[monitor], verbose=0, shuffle=False)
+    if monitor.signal:
+        raise Interrupted(
+            f"training stopped by signal {monitor.signal} at step {monitor.last_saved} of {name}; "
+            "its checkpoint is saved: run again to resume"
+        )
+
+
+def phase_summary(
+    name,
+    model_dir,
+    run,
+    meta,
+    *,
+    start_step,
+    final_step,
+    run_seconds,
+    num_train_steps,
+    batch_size,
+    gradient_accumulation_steps,
+    max_seq_length,
+    max_predictions_per_seq,
+    learning_rate,
+    warmup_steps,
+):
+    """What the phase did, for the manifest: its settings, where it ran, its speed and its whole loss curve."""
+    steps_run = final_step - start_step
     return {
         "phase": name,
-        "final_step": last_saved,
+        "final_step": final_step,
         "start_step": start_step,
         "num_train_steps": num_train_steps,
         "config_hash": run["config_hash"],
@@ -214,10 +277,10 @@ def train_phase(
         "checkpoint": checkpoints.listing(model_dir)[-1][1],
         "backend": run["backend"],
         "platform": run["platform"],
-        "replicas": replicas,
+        "replicas": run["replicas"],
         "precision": run["precision"],
         "batch_size": batch_size,
-        "gradient_accumulation_steps": micro_steps,
+        "gradient_accumulation_steps": gradient_accumulation_steps,
         "max_seq_length": max_seq_length,
         "max_predictions_per_seq": max_predictions_per_seq,
         "learning_rate": learning_rate,
