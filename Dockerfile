@@ -1,7 +1,7 @@
 # The image every job of profiles/kubernetes runs in (the executor starts each job as `/bin/sh -c "... python -m
 # snakemake ..."` in it, with no conda): Snakemake and the pipeline's runtime packages at requirements.txt's pins,
 # and the Cloud Storage plugin through which jobs share data, at requirements-dev.txt's pin. The workflow's code
-# is not in it: Snakemake ships the sources to each job through the bucket. tests/test_envs.py checks this file.
+# is not in it: Snakemake ships the sources to each job through the bucket. tests/pipeline/test_envs.py checks this file.
 # Build it, push it where the cluster can pull it, and name the same tag in profiles/kubernetes/config.yaml:
 #   docker build -t REGISTRY/bert-pretraining:TAG .
 #   docker push REGISTRY/bert-pretraining:TAG

@@ -17,11 +17,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
 
-from normalize import normalize_file  # noqa: E402
+from bert_pretraining.text.normalize import normalize_file  # noqa: E402
 from normalize_reference import normalize_file_reference  # noqa: E402
-from sample_corpus import write_sample_corpus  # noqa: E402
+from bert_pretraining.text.sample_corpus import write_sample_corpus  # noqa: E402
 from workflow import snakemake, write_config  # noqa: E402
 
 

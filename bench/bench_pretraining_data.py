@@ -25,7 +25,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from wordpiece_tokenizer import SPECIAL_TOKENS  # noqa: E402
+from bert_pretraining.text.wordpiece_tokenizer import SPECIAL_TOKENS  # noqa: E402
 
 REFERENCE = "tf-models-official==2.20.0"
 RECIPE = dict(
@@ -122,7 +122,10 @@ def ensure_reference(venv):
 # Linux carries a process's peak RSS over fork and exec, so a child started from this (large) process would report
 # at least this process's size. A small launcher starts the command instead and reports the command's own peak.
 LAUNCHER = """
-import os, subprocess, sys, time
+import os
+import subprocess
+import sys
+import time
 start = time.perf_counter()
 proc = subprocess.Popen(sys.argv[1:], stdout=sys.stderr)
 _, status, usage = os.wait4(proc.pid, 0)
@@ -169,9 +172,12 @@ def run_ours(shard, vocab, out, log, shard_name=None):
 def record_stats(path, mask_id):
     """The issue's figures, computed from the records alone (the same code for both outputs)."""
     code = f"""
-import json, sys, numpy as np, tensorflow as tf
+import json
+import sys
+import numpy as np
+import tensorflow as tf
 sys.path.insert(0, {os.path.join(ROOT, 'scripts')!r})
-import input_pipeline
+from bert_pretraining.training import input_pipeline
 L, P = {RECIPE['max_seq_length']}, {RECIPE['max_predictions_per_seq']}
 spec = input_pipeline.feature_spec("bert", L, P)  # both writers' names (the reference writes the bert scheme)
 acc = dict(n=0, length=0, full=0, rn=0, masked=0, mask=0, same=0)

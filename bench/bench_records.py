@@ -2,7 +2,7 @@
 
 One generated shard (bench_pretraining_data.py's text and vocabulary) goes through scripts/pretraining_data.py
 with the recipe's parameters twice, plain and gzip; each record file is then read through the training input
-pipeline (scripts/input_pipeline.py) in evaluation order, every record once, batch 256, `--reads` times.
+pipeline (scripts/bert_pretraining/training/input_pipeline.py) in evaluation order, every record once, batch 256, `--reads` times.
 Prints the file sizes, the write times, the best and median records/s of each, and the CPU time per record read
 (all threads; the steadier figure on a shared machine).
 
@@ -24,7 +24,7 @@ from bench_pretraining_data import OURS, RECIPE, write_shard, write_vocab  # noq
 
 def build(shard, vocab, out, compression):
     """Write the shard's examples; returns (seconds, instances)."""
-    from pretraining_data import create_pretraining_data
+    from bert_pretraining.examples.pretraining_data import create_pretraining_data
 
     start = time.perf_counter()
     stats = create_pretraining_data(shard, vocab, out, **(RECIPE | OURS | {"compression": compression}))
@@ -34,7 +34,7 @@ def build(shard, vocab, out, compression):
 def read_rate(path, reads):
     """(records, records/s of each full pass over `path` through the input pipeline, CPU microseconds per record
     of each pass, all threads). On a shared machine the CPU time is the steadier figure."""
-    import input_pipeline
+    from bert_pretraining.training import input_pipeline
 
     rates, cpu = [], []
     for _ in range(reads):

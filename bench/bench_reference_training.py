@@ -1,10 +1,10 @@
-"""Does the project's training loop learn as well as a trusted one? A longer run of tests/test_reference_training.py.
+"""Does the project's training loop learn as well as a trusted one? A longer run of tests/library/test_reference_training.py.
 
     .venv/bin/python bench/bench_reference_training.py                      # 2000 steps, dropout 0.1
     .venv/bin/python bench/bench_reference_training.py --steps 300 --dropout 0 --keras-sparse-norm
 
 The project's loop (train.main, as the pipeline calls it, settings from the schema's defaults plus this command's)
-and Hugging Face's BertForPreTraining in a plain PyTorch loop (tests/hf_reference_training.py) train the same tiny
+and Hugging Face's BertForPreTraining in a plain PyTorch loop (tests/fixtures/hf_reference_training.py) train the same tiny
 BERT from the same initial weights on the same batches in the same order, with the same optimizer. Printed and
 written (--out: reference_training.json, reference_training.png): both curves (masked-LM and next-sentence loss per
 log window), their largest difference, both final windows, and both models' held-out masked-LM and next-sentence
@@ -21,13 +21,13 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests")]
+sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests", "fixtures")]
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import hf_reference_training as ref  # noqa: E402
 import synthetic_data  # noqa: E402
-import train  # noqa: E402
-import train_settings  # noqa: E402
+from bert_pretraining.training import train  # noqa: E402
+from bert_pretraining.training import train_settings  # noqa: E402
 
 LOSSES = ("mlm_loss", "nsp_loss")
 SHOWN = ("masked_lm_accuracy", "next_sentence_accuracy", "masked_lm_loss", "next_sentence_loss")

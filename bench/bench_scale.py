@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_scale.py --lines 1000000 10000000 [--cores 2] [--work /tmp/bench-scale]
 
 The workflow runs from a snapshot of the checkout's HEAD (`git archive`), so edits made while it runs cannot
-change what is measured. For each size: a generated subtitle-shaped English corpus (tests/corpora.py, seeded), then `snakemake examples`
+change what is measured. For each size: a generated subtitle-shaped English corpus (tests/fixtures/corpora.py, seeded), then `snakemake examples`
 with the recipe's values (recipe.yaml: vocab_size 32000, input_sentence_size 12,800,000, 256,000 lines a
 shard, the recipe's pre-training data parameters) on that corpus as a local file. Per rule, from Snakemake's
 own benchmark files (psutil over each job's whole process tree): wall time and CPU time summed over the rule's
@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
 
 from corpora import write_corpus  # noqa: E402
 

@@ -33,7 +33,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
 
 from slurm_cluster import local_slurm, unavailable  # noqa: E402
 from workflow import SNAKEMAKE, write_config  # noqa: E402

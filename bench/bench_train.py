@@ -6,7 +6,7 @@
 The input pipeline must outrun training by >= 10x so that input never limits it; the ratio is printed per model.
 On a GPU, model FLOPs utilisation = 6 x parameters x tokens/s / the device's peak (--peak-tflops) is printed too.
 The training settings it takes (batch size, sequence shape, learning rate, XLA, steps per execution) are the
-training command line's options, with the config schema's defaults (scripts/train_settings.py).
+training command line's options, with the config schema's defaults (scripts/bert_pretraining/training/train_settings.py).
 All figures come from this run, on this machine.
 """
 
@@ -17,16 +17,16 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests")]
+sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests", "fixtures")]
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import input_pipeline  # noqa: E402
-import model as bert  # noqa: E402
+from bert_pretraining.training import input_pipeline  # noqa: E402
+from bert_pretraining.modeling import model as bert  # noqa: E402
 import synthetic_data  # noqa: E402
-import train_settings  # noqa: E402
+from bert_pretraining.training import train_settings  # noqa: E402
 
 SETTINGS = (
     "batch_size",

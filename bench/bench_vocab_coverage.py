@@ -4,8 +4,8 @@ script family, and at the recipe's vocabulary size on generated subtitle-shaped 
     .venv/bin/python bench/bench_vocab_coverage.py 2>/dev/null                 # both tables
     .venv/bin/python bench/bench_vocab_coverage.py --lines 200000 --only corpora 2>/dev/null
 
-Runs the tokenizer stage's own functions (tests/tokenizer_stage.py) with the schema's defaults: on the samples
-of tests/multilingual.py (700 lines each, 60 held out, vocab_size 3000), and on tests/corpora.py's English,
+Runs the tokenizer stage's own functions (tests/fixtures/tokenizer_stage.py) with the schema's defaults: on the samples
+of tests/fixtures/multilingual.py (700 lines each, 60 held out, vocab_size 3000), and on tests/fixtures/corpora.py's English,
 German, Russian and Chinese (`--lines` each, 2,000 held out, vocab_size 32000).
 """
 
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests")]
+sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests", "fixtures")]
 
 from corpora import write_corpus  # noqa: E402
 from multilingual import SCRIPTS  # noqa: E402

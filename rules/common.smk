@@ -1,20 +1,20 @@
 import os
 import sys
-from inspect import signature
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# The scripts' own definitions, so that the workflow and its jobs agree on them.
+# The package's modules that hold the config's contracts, so that the workflow and its jobs agree on them (small
+# modules: the environment Snakemake runs in needs none of the stages' packages).
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
-import config_validation
-import train_settings
-from bert_config import make_bert_config
-from derived_config import resolve_strip_accents
-from logs import PipelineError
-from pretraining_data import check_settings as check_pretraining_data
-from script_imports import imported_scripts
-from train_settings import check_backend
+from bert_pretraining import config_validation
+from bert_pretraining.cloud import bucket
+from bert_pretraining.derived_config import resolve_strip_accents
+from bert_pretraining.logs import PipelineError
+from bert_pretraining.modeling.bert_config import make_bert_config
+from bert_pretraining.script_imports import imported_scripts
+from bert_pretraining.training import train_settings
+from bert_pretraining.training.train_settings import check_backend
 
 
 def validate_config(schema_path):
@@ -63,13 +63,11 @@ wildcard_constraints:
 
 
 # Checkpoints: the bucket's bert_model/ when a TPU trains (as in the recipe), else <results>/checkpoints.
-MODEL_DIR = TRAIN["model_dir"] or (
-    f"{BUCKET_URL}/bert_model/checkpoints" if TPU else f"{RESULTS}/checkpoints"
-)
+MODEL_DIR = TRAIN["model_dir"] or (f"{BUCKET_URL}/{bucket.CHECKPOINTS}" if TPU else f"{RESULTS}/checkpoints")
 # The training settings (train_settings.KEYS), the same whether the job trains here or on a TPU VM.
 TRAIN_PARAMS = train_settings.from_config(config)
-# With a TPU, the train job follows the VM from here (scripts/tpu.py), which also needs the TPU and the bucket.
-TRAIN_SCRIPT = "../scripts/tpu.py" if TPU else "../scripts/train_cli.py"
+# With a TPU, the train job follows the VM from here (scripts/bert_pretraining/cloud/tpu.py), which also needs the TPU and the bucket.
+TRAIN_SCRIPT = "../scripts/train_on_tpu.py" if TPU else "../scripts/train_cli.py"
 TPU_PARAMS = {"tpu": TPU, "bucket_url": BUCKET_URL} if TPU else {}
 # The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).
 STRIP_ACCENTS = resolve_strip_accents(TOKENIZER["strip_accents"], CORPUS["lang"])
@@ -108,10 +106,6 @@ def check_config():
         raise WorkflowError(next(filter(None, errors)))
     try:
         check_backend(backend=TRAIN["backend"], device=TRAIN["device"], tpu_name=TPU["name"] if TPU else None)
-        for examples in EXAMPLES.values():
-            check_pretraining_data(
-                **{key: examples[key] for key in signature(check_pretraining_data).parameters}
-            )
         # EXAMPLES' folders are in phase order; a phase's examples take their length from its own section.
         for section, examples in zip(("pretraining_data", "phase2"), EXAMPLES.values()):
             make_bert_config(
@@ -226,7 +220,7 @@ def train_upload(wildcards=None):
 
 def upload_folders():
     """{local folder: gs:// URL} that `upload` mirrors; a TPU VM also needs this project's scripts."""
-    folders = {f"{RESULTS}/{name}": f"{BUCKET_URL}/{name}" for name in ("bert_model", *EXAMPLES)}
+    folders = {f"{RESULTS}/{name}": f"{BUCKET_URL}/{name}" for name in (bucket.MODEL_DIR, *EXAMPLES)}
     if TPU:
-        folders[f"{RESULTS}/tpu/code"] = f"{BUCKET_URL}/code"
+        folders[f"{RESULTS}/tpu/code"] = f"{BUCKET_URL}/{bucket.CODE}"
     return folders

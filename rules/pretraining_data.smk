@@ -1,5 +1,5 @@
-# Recipe steps 7-8: BERT pre-training examples, one job per shard (single-threaded, so --cores N runs N shards
-# at once), and the model dir (bert_config.json + vocab.txt).
+# Recipe step 7: BERT pre-training examples, one job per shard (single-threaded, so --cores N runs N shards
+# at once); the `examples` target adds the model dir (rules/model.smk).
 
 
 rule pretraining_data:
@@ -42,29 +42,6 @@ rule pretraining_data:
         "../envs/pretraining_data.yaml"
     script:
         "../scripts/pretraining_data.py"
-
-
-rule bert_config:
-    input:
-        vocab=f"{RESULTS}/vocab.txt",
-    output:
-        config=f"{RESULTS}/bert_model/bert_config.json",
-        vocab=f"{RESULTS}/bert_model/vocab.txt",
-    log:
-        f"{RESULTS}/logs/bert_config/bert_config.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/bert_config/bert_config.tsv"
-    params:
-        model=MODEL,
-        vocab_size=TOKENIZER["vocab_size"],
-        max_seq_length=TRAINED_POSITIONS,
-    resources:
-        mem_mb=200,
-        runtime=5,
-    conda:
-        "../envs/data.yaml"
-    script:
-        "../scripts/bert_config.py"
 
 
 # Every shard's examples and the model dir: what training (and an upload) needs.

@@ -6,7 +6,7 @@
 # resume from them. The outputs are a small manifest and the final weights.
 
 
-# Here (scripts/train_cli.py), or with tpu.name set on a Cloud TPU VM from the bucket (scripts/tpu.py, which
+# Here (scripts/train_cli.py), or with tpu.name set on a Cloud TPU VM from the bucket (scripts/bert_pretraining/cloud/tpu.py, which
 # follows it): the same training code and values, the same outputs.
 rule train:
     input:

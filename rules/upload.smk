@@ -17,7 +17,7 @@ if BUCKET:
             local=list(upload_folders()),
             remote=list(upload_folders().values()),
             # training's checkpoints and result in the bucket's bert_model/: not the upload's to delete
-            keep=r"^(checkpoints|trained)/",
+            keep=bucket.TRAINING_OUTPUTS,
         resources:
             mem_mb=1000,
             runtime=30 + LINES // 1_000_000,
@@ -40,6 +40,13 @@ if TPU:
             directory(f"{RESULTS}/tpu/code"),
         log:
             f"{RESULTS}/logs/tpu_code/tpu_code.log",
+        params:
+            # scripts/'s layout (the package's folders), kept under code/scripts/: the entry is in scripts/
+            scripts=lambda wildcards, input: os.path.dirname(input.scripts[0]),
+            files=lambda wildcards, input: [
+                os.path.relpath(path, os.path.dirname(input.scripts[0])) for path in input.scripts
+            ],
+            out=lambda wildcards, output: os.path.abspath(f"{output}.tmp"),
         resources:
             mem_mb=200,
             runtime=5,
@@ -47,5 +54,6 @@ if TPU:
             "../envs/data.yaml"
         shell:
             "(rm -rf {output}.tmp && mkdir -p {output}.tmp/scripts {output}.tmp/schemas "
-            "&& cp {input.scripts} {output}.tmp/scripts/ && cp {input.schema} {output}.tmp/schemas/ "
+            "&& (cd {params.scripts} && cp --parents {params.files} {params.out}/scripts/) "
+            "&& cp {input.schema} {output}.tmp/schemas/ "
             "&& cp {input.requirements} {output}.tmp/ && mv {output}.tmp {output}) 2> {log}"

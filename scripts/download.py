@@ -1,29 +1,8 @@
-"""Recipe step 1 (`download`): the raw corpus, `raw/corpus.txt`.
+"""Rule `download` (recipe step 1): raw/corpus.txt, the offline sample or the first max_lines of a download."""
 
-The offline stdlib sample is extracted whole; a URL (OpenSubtitles among them) is downloaded, decompressed as
-it streams and stopped after `max_lines` lines (first_lines.copy_first_lines).
-"""
+from bert_pretraining.logs import rule_log
 
-import logging
+with rule_log(snakemake.log[0]):
+    from bert_pretraining.text.download import fetch
 
-from atomic import atomic_path
-from first_lines import copy_first_lines
-
-
-def fetch(source, dest, max_lines=None, timeout=60.0):
-    """The raw corpus: the stdlib sample, or a download that stops after `max_lines` lines."""
-    if source == "sample":
-        from sample_corpus import write_sample_corpus
-
-        with atomic_path(dest) as tmp:
-            docs, sentences = write_sample_corpus(tmp)
-        logging.info("extracted %d sentences in %d documents from the stdlib's docstrings", sentences, docs)
-        return sentences
-    return copy_first_lines(source, dest, max_lines, timeout)
-
-
-if __name__ == "__main__" and "snakemake" in globals():
-    from logs import rule_log
-
-    with rule_log(snakemake.log[0]):
-        fetch(dest=snakemake.output[0], **dict(snakemake.params.items()))
+    fetch(dest=snakemake.output[0], **snakemake.params)

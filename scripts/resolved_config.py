@@ -1,17 +1,8 @@
-"""`config` target: write the resolved config (config file, `--config` values, schema defaults) as YAML."""
+"""Rule `resolved_config` (target `config`): the config as the workflow resolved it, every default filled in."""
 
-import yaml
+from bert_pretraining.logs import rule_log
 
-from atomic import atomic_path
+with rule_log(snakemake.log[0]):
+    from bert_pretraining.config_validation import write_config
 
-
-def write_config(config, path):
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-
-
-if __name__ == "__main__" and "snakemake" in globals():
-    from logs import rule_log
-
-    with rule_log(snakemake.log[0]):
-        write_config(dict(snakemake.params.config), snakemake.output[0])
+    write_config(dict(snakemake.params.config), snakemake.output[0])

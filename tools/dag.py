@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 from jobgraph import PlanError, group_jobs, load_plan  # first: it puts scripts/ on the path
-from atomic import atomic_path  # noqa: E402
+from bert_pretraining.atomic import atomic_path  # noqa: E402
 
 STYLES = {
     # state: (fill, border, font, dashed)

@@ -9,7 +9,10 @@ job's params, sorted, without their names. Matching them against the current job
 which parameter changed: `vocab_size: 4096 → 3000`.
 
 This reads Snakemake's internals (the DAG, its Reason objects, the persistence records), which are not a
-public API: requirements.txt pins Snakemake, and tests/test_plan.py runs all of it against a real workflow.
+public API: they are read only under the Snakemake releases in SUPPORTED (requirements.txt pins one of them),
+and tests/pipeline/test_plan.py runs all of it against a real workflow. Snakemake's public views of the same plan are
+`snakemake -n` (jobs and reasons), `--list-changes params` and `--dag`; what this adds is the name of the
+changed param and the per-shard jobs collapsed into one row or node.
 """
 
 import collections
@@ -20,12 +23,12 @@ import sys
 from dataclasses import dataclass, field
 from unittest import mock
 
-# The pipeline's own modules (logs, atomic) live beside the rule scripts, in scripts/.
+# The pipeline's package (its logs module) lives in scripts/.
 SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts")
 if SCRIPTS not in sys.path:
     sys.path.insert(0, SCRIPTS)
 
-from logs import PipelineError  # noqa: E402
+from bert_pretraining.logs import PipelineError  # noqa: E402
 
 MAX_FILES_SHOWN = 3
 
@@ -67,6 +70,20 @@ class Plan:
 
 class PlanError(PipelineError):
     pass
+
+
+# The Snakemake releases whose internals this module was written and tested against.
+SUPPORTED = ("9.27.",)
+
+
+def check_snakemake_version():
+    import snakemake
+
+    if not snakemake.__version__.startswith(SUPPORTED):
+        raise PlanError(
+            f"tools/plan.py and tools/dag.py read Snakemake's internals and support Snakemake {', '.join(SUPPORTED)}x, "
+            f"not {snakemake.__version__}: install requirements.txt's pin, or use `snakemake -n` and `--dag`"
+        )
 
 
 def files_phrase(files):
@@ -268,6 +285,7 @@ def load_plan(args):
     """
     from snakemake import api, cli
 
+    check_snakemake_version()
     result = {}
 
     def capture(dag_api, detailed=False):

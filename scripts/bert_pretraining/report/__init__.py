@@ -1,0 +1,1 @@
+"""The report's statistics and plots, one module per stage."""
