@@ -139,3 +139,19 @@ def test_the_workflows_parse_imports_only_the_configs_contracts(tmp_path):
             f.write(f"import {name}\n")
         needs |= {module.split(".")[0] for module, _ in external_imports(str(tmp_path / "entry.py"))}
     assert needs <= {"yaml", "jsonschema"}, needs
+
+
+def test_no_function_in_scripts_runs_over_80_lines():
+    """Each function of the rule scripts and the package reads in one screen: a longer one does several jobs."""
+    import ast
+
+    long = []
+    for folder, _, names in os.walk(os.path.join(ROOT, "scripts")):
+        for name in [name for name in names if name.endswith(".py")]:
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read(), path)
+            long += [f"{os.path.relpath(path, ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1})"
+                     for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     and node.end_lineno - node.lineno + 1 > 80]
+    assert not long, long

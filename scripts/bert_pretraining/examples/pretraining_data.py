@@ -527,22 +527,12 @@ def create_pretraining_data(
     max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD,
 ):
     """Write the shard's pre-training examples to `output_path` (and statistics to `stats_path`); returns the stats."""
-    check_settings(
-        max_seq_length=max_seq_length,
-        max_predictions_per_seq=max_predictions_per_seq,
-        masked_lm_prob=masked_lm_prob,
-        short_seq_prob=short_seq_prob,
-        dupe_factor=dupe_factor,
-        compression=compression,
-        feature_names=feature_names,
-    )
+    check_settings(max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
+                   masked_lm_prob=masked_lm_prob, short_seq_prob=short_seq_prob, dupe_factor=dupe_factor,
+                   compression=compression, feature_names=feature_names)
     shard_name = shard_name or os.path.basename(os.fspath(input_path))
-    tokenizer = WordPieceTokenizer(
-        vocab_path,
-        do_lower_case=do_lower_case,
-        strip_accents=strip_accents,
-        max_input_chars_per_word=max_input_chars_per_word,
-    )
+    tokenizer = WordPieceTokenizer(vocab_path, do_lower_case=do_lower_case, strip_accents=strip_accents,
+                                   max_input_chars_per_word=max_input_chars_per_word)
     special, dtype, vocab_word_ids, is_subword = vocabulary_tables(tokenizer.vocab, vocab_path)
     seed64 = shard_seed(random_seed, shard_name)
     rng = random.Random(seed64)  # the pairing, draw for draw the reference's
@@ -550,15 +540,8 @@ def create_pretraining_data(
 
     tokens, sentence_ends, doc_first, lines = read_documents(input_path, tokenizer, dtype)
     corpus = corpus_stats(shard_name, tokens, sentence_ends, doc_first, lines, special["unk"])
-    pairs = plan_pairs(
-        sentence_ends,
-        doc_first,
-        max_seq_length=max_seq_length,
-        short_seq_prob=short_seq_prob,
-        dupe_factor=dupe_factor,
-        rng=rng,
-        gen=gen,
-    )
+    pairs = plan_pairs(sentence_ends, doc_first, max_seq_length=max_seq_length, short_seq_prob=short_seq_prob,
+                       dupe_factor=dupe_factor, rng=rng, gen=gen)
     del sentence_ends, doc_first  # only the token ids are read from here on
     masking = dict(
         masked_lm_prob=masked_lm_prob,
@@ -568,26 +551,10 @@ def create_pretraining_data(
         whole_word=do_whole_word_mask,
         is_subword=is_subword,
     )
-    hist, counts = write_examples(
-        output_path,
-        tokens,
-        pairs,
-        special=special,
-        masking=masking,
-        compression=compression,
-        feature_names=feature_names,
-        max_seq_length=max_seq_length,
-    )
-    stats = shard_stats(
-        shard_name,
-        seed64,
-        corpus,
-        pairs.random_next,
-        hist,
-        counts,
-        max_seq_length=max_seq_length,
-        max_predictions_per_seq=max_predictions_per_seq,
-    )
+    hist, counts = write_examples(output_path, tokens, pairs, special=special, masking=masking, compression=compression,
+                                  feature_names=feature_names, max_seq_length=max_seq_length)
+    stats = shard_stats(shard_name, seed64, corpus, pairs.random_next, hist, counts, max_seq_length=max_seq_length,
+                        max_predictions_per_seq=max_predictions_per_seq)
     if stats_path is not None:
         write_stats(stats, stats_path)
     log_summary(stats)

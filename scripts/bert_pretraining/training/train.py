@@ -118,16 +118,9 @@ def train_phase(
     if error:
         raise PipelineError(error)
     checkpoints.lock(model_dir)  # phase 1's is held already; phase 2's folder has one of its own
-    schedule, optimizer = compile_phase(
-        model,
-        run,
-        learning_rate=learning_rate,
-        warmup_steps=warmup_steps,
-        num_train_steps=num_train_steps,
-        micro_steps=micro_steps,
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
+    schedule, optimizer = compile_phase(model, run, learning_rate=learning_rate, warmup_steps=warmup_steps,
+                                        num_train_steps=num_train_steps, micro_steps=micro_steps,
+                                        jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     meta = resume(model, optimizer, name, model_dir, run)
     start_step = meta["step"]
     check_steps_left(name, start_step, num_train_steps, steps_per_execution)
@@ -137,45 +130,20 @@ def train_phase(
         meta["sessions"] = meta["sessions"] + [{"start_step": start_step, "started": checkpoints.utc_now()}]
         # A resumed run shuffles with a seed of its own, as TPUEstimator's restarted input_fn did, rather than
         # replaying the first batches the run already trained on.
-        dataset = input_pipeline.make_dataset(
-            train_files,
-            batch_size // micro_steps,
-            max_seq_length,
-            max_predictions_per_seq,
-            training=True,
-            seed=run["seed"] + start_step,
-            shuffle_buffer=shuffle_buffer,
-        )
-        monitor = Monitor(
-            schedule=schedule,
-            model_dir=model_dir,
-            meta=meta,
-            start_step=start_step,
-            total_steps=num_train_steps,
-            batch_size=batch_size,
-            save_every=save_checkpoints_steps,
-            keep=keep_checkpoints,
-            log_every=log_every_steps,
-        )
+        dataset = input_pipeline.make_dataset(train_files, batch_size // micro_steps, max_seq_length,
+                                              max_predictions_per_seq, training=True, seed=run["seed"] + start_step,
+                                              shuffle_buffer=shuffle_buffer)
+        monitor = Monitor(schedule=schedule, model_dir=model_dir, meta=meta, start_step=start_step,
+                          total_steps=num_train_steps, batch_size=batch_size, save_every=save_checkpoints_steps,
+                          keep=keep_checkpoints, log_every=log_every_steps)
         fit(model, dataset, monitor, name, micro_batches=(num_train_steps - start_step) * micro_steps)
         last_saved, meta["history"] = monitor.last_saved, monitor.windows.history
 
-    return phase_summary(
-        name,
-        model_dir,
-        run,
-        meta,
-        start_step=start_step,
-        final_step=last_saved,
-        run_seconds=time.time() - run_start,
-        num_train_steps=num_train_steps,
-        batch_size=batch_size,
-        gradient_accumulation_steps=micro_steps,
-        max_seq_length=max_seq_length,
-        max_predictions_per_seq=max_predictions_per_seq,
-        learning_rate=learning_rate,
-        warmup_steps=warmup_steps,
-    )
+    return phase_summary(name, model_dir, run, meta, start_step=start_step, final_step=last_saved,
+                         run_seconds=time.time() - run_start, num_train_steps=num_train_steps, batch_size=batch_size,
+                         gradient_accumulation_steps=micro_steps, max_seq_length=max_seq_length,
+                         max_predictions_per_seq=max_predictions_per_seq, learning_rate=learning_rate,
+                         warmup_steps=warmup_steps)
 
 
 def compile_phase(
