@@ -159,10 +159,13 @@ def test_each_config_error_names_the_key_and_its_advice_works(checkout):
     """Each bad value stops `snakemake -n train` with one line naming the key and a value; the value it names,
     given instead, plans the run."""
 
+    outputs = []
+
     def bad_then_fixed(case):
         bad, advice, fix = case
         result = run(checkout, "-n", "train", "--config", bad)
         out = result.stdout + result.stderr
+        outputs.append(out)
         match = re.search(advice, out)
         if result.returncode == 0 or not match or "Traceback" in out:
             return f"{bad}: no advice /{advice}/ in\n{out[-2000:]}"
@@ -174,6 +177,13 @@ def test_each_config_error_names_the_key_and_its_advice_works(checkout):
     with ThreadPoolExecutor(max_workers=3) as pool:
         failures = [failure for failure in pool.map(bad_then_fixed, ADVICE) if failure]
     assert not failures, "\n\n".join(failures)
+    # The errors the README quotes are what Snakemake printed here, word for word.
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    quoted = readme.split("with one line naming the key you set and a value that works:\n\n```\n")[1].split("```")[0]
+    assert len(quoted.splitlines()) == 5
+    for line in quoted.splitlines():
+        assert any(line in out for out in outputs), line
 
 
 @pytest.mark.parametrize(
