@@ -167,7 +167,7 @@ def results_state(folder):
     ],
 )
 def test_bad_combination_fails_before_any_job_and_keeps_every_output(built, bad, advice, fixed):
-    """The jobs' own checks of config values (bert_config.py, pretraining_data.py, tpu.py) run before any job:
+    """The jobs' own checks of config values (bert_config.py, train_settings.py) run before any job:
     a real run with a bad combination changes nothing on a built folder, and its advice, followed, passes."""
     before = results_state(built)
     result = snakemake(built, "--cores", "2", "train", "--config", bad, check=False)
