@@ -72,6 +72,8 @@ rule export:
     output:
         keras_hub=directory(f"{RESULTS}/export/keras_hub"),
         huggingface=directory(f"{RESULTS}/export/huggingface"),
+        # google-research/bert's TensorFlow checkpoint: its run_classifier.py --init_checkpoint starts from it.
+        google_bert=directory(f"{RESULTS}/export/google_bert"),
     log:
         f"{RESULTS}/logs/export/export.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""Rule `export`: the trained model for keras-hub and for Hugging Face transformers."""
+"""Rule `export`: the trained model for keras-hub, for Hugging Face transformers and for google-research/bert."""
 
 from bert_pretraining.logs import rule_log
 
@@ -9,5 +9,6 @@ with rule_log(snakemake.log[0]):
         model_dir=snakemake.input.model,
         keras_hub_dir=snakemake.output.keras_hub,
         huggingface_dir=snakemake.output.huggingface,
+        google_bert_dir=snakemake.output.google_bert,
         **snakemake.params,
     )

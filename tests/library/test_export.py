@@ -1,7 +1,10 @@
-"""Exports: a keras-hub preset and a Hugging Face BertForPreTraining folder, both giving the Keras model's outputs."""
+"""Exports: a keras-hub preset, a Hugging Face BertForPreTraining folder and google-research/bert's TensorFlow
+checkpoint, each giving the Keras model's outputs (the last in google-research/bert's own modeling.py)."""
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -44,6 +47,7 @@ def exported(tmp_path_factory):
         model_dir=str(model_dir),
         keras_hub_dir=str(root / "keras_hub"),
         huggingface_dir=str(root / "hf"),
+        google_bert_dir=str(root / "google_bert"),
         max_seq_length=SEQ,
         do_lower_case=True,
         strip_accents=True,
@@ -76,17 +80,28 @@ def test_keras_hub_preset_loads_and_matches(exported):
 
 
 def test_huggingface_folder_loads_without_missing_keys_and_matches(exported):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     root, pretrainer, x = exported
     model, info = transformers.BertForPreTraining.from_pretrained(str(root / "hf"), output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    assert_huggingface_model_matches(model, pretrainer, x)
+    tokenizer = transformers.BertTokenizer.from_pretrained(str(root / "hf"))
+    assert tokenizer("The cats RUNNING")["input_ids"] == [2, 5, 6, 10, 12, 13, 3]
+
+
+def assert_huggingface_model_matches(model, pretrainer, x):
+    """BertForPreTraining's masked-LM and next-sentence logits, and its hidden states at every real position,
+    are the Keras model's to 1e-4."""
+    import torch
+
     model.eval()
     tensor = lambda name: torch.tensor(x[name], dtype=torch.long)  # noqa: E731
+    inputs = dict(input_ids=tensor("token_ids"), token_type_ids=tensor("segment_ids"),
+                  attention_mask=tensor("padding_mask"))
     with torch.no_grad():
-        out = model(
-            input_ids=tensor("token_ids"), token_type_ids=tensor("segment_ids"), attention_mask=tensor("padding_mask")
-        )
+        out = model(**inputs)
+        hf_hidden = model.bert(**inputs).last_hidden_state.numpy()
     ours = pretrainer.predict_on_batch(x)
     at_masks = np.take_along_axis(out.prediction_logits.numpy(), x["masked_lm_positions"][..., None].astype(int), 1)
     assert np.abs(at_masks - ours["mlm"]).max() <= 1e-4
@@ -95,13 +110,69 @@ def test_huggingface_folder_loads_without_missing_keys_and_matches(exported):
     # Every real position agrees too, through the tied decoder.
     hidden = pretrainer.backbone.predict_on_batch(backbone_inputs(x))["sequence_output"]
     real = x["padding_mask"].astype(bool)
-    with torch.no_grad():
-        hf_hidden = model.bert(
-            input_ids=tensor("token_ids"), token_type_ids=tensor("segment_ids"), attention_mask=tensor("padding_mask")
-        ).last_hidden_state.numpy()
     assert np.abs(hf_hidden[real] - hidden[real]).max() <= 1e-4
-    tokenizer = transformers.BertTokenizer.from_pretrained(str(root / "hf"))
-    assert tokenizer("The cats RUNNING")["input_ids"] == [2, 5, 6, 10, 12, 13, 3]
+
+
+def log_softmax(logits):
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def test_google_bert_checkpoint_restores_in_its_own_modeling_py_and_matches(exported, tmp_path):
+    """google-research/bert's modeling.py and run_pretraining.py's heads (tests/fixtures/google_bert_reference.py,
+    in a subprocess: it builds a tf.compat.v1 graph) restore every variable of the export, as --init_checkpoint
+    does, and compute the Keras model's outputs: sequence and pooled, masked-LM and next-sentence log-probs."""
+    root, pretrainer, x = exported
+    folder = root / "google_bert"
+    assert sorted(os.listdir(folder)) == [
+        "bert_config.json",
+        "bert_model.ckpt.data-00000-of-00001",
+        "bert_model.ckpt.index",
+        "vocab.txt",
+    ]
+    config = json.loads((folder / "bert_config.json").read_text())
+    trained = json.loads((root / "model" / "bert_config.json").read_text())
+    assert config == {**trained, "max_position_embeddings": SEQ, "hidden_act": "gelu"}
+    assert (folder / "vocab.txt").read_bytes() == (root / "model" / "vocab.txt").read_bytes()
+
+    np.savez(tmp_path / "inputs.npz", **{name: x[name] for name in bert.INPUTS})
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "google_bert_reference.py")
+    run = subprocess.run([sys.executable, script, str(folder), str(tmp_path / "inputs.npz"),
+                          str(tmp_path / "outputs.npz")], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    reference = dict(np.load(tmp_path / "outputs.npz"))
+    assert reference["missing"].size == 0 and reference["unexpected"].size == 0, reference
+    ours = pretrainer.backbone.predict_on_batch(backbone_inputs(x))
+    assert np.abs(reference["sequence_output"] - ours["sequence_output"]).max() <= 1e-4  # padded positions too
+    assert np.abs(reference["pooled_output"] - ours["pooled_output"]).max() <= 1e-4
+    logits = pretrainer.predict_on_batch(x)
+    assert np.abs(reference["mlm_log_probs"] - log_softmax(logits["mlm"])).max() <= 1e-4
+    assert np.abs(reference["nsp_log_probs"] - log_softmax(logits["nsp"])).max() <= 1e-4
+    assert np.abs(ours["sequence_output"]).max() > 1  # the comparison is not between near-zero numbers
+
+
+def test_google_bert_checkpoint_loads_with_transformers_tf_converter(exported):
+    """transformers' load_tf_weights_in_bert (tests/fixtures/huggingface_tf_loader.py) sets every parameter of a
+    BertForPreTraining from the checkpoint, to the Hugging Face export's values, and the logits are the Keras
+    model's. It skips a name silently and reports nothing unset: every parameter starts as NaN here."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from huggingface_tf_loader import load_tf_weights_in_bert
+
+    root, pretrainer, x = exported
+    # The Hugging Face export's config: bert_config.json's "gelu" means the exact GELU to transformers.
+    config = transformers.BertConfig.from_pretrained(str(root / "hf"))
+    model = transformers.BertForPreTraining(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(float("nan"))
+    load_tf_weights_in_bert(model, config, str(root / "google_bert" / "bert_model.ckpt"))
+    loaded = model.state_dict()
+    expected = transformers.BertForPreTraining.from_pretrained(str(root / "hf")).state_dict()
+    assert sorted(loaded) == sorted(expected)
+    for name, value in loaded.items():
+        assert torch.equal(value, expected[name]), name
+    assert_huggingface_model_matches(model, pretrainer, x)
 
 
 def test_both_tokenizers_have_the_pipelines_special_tokens(exported):

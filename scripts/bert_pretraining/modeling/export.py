@@ -2,6 +2,8 @@
 
 (a) a keras-hub preset: keras_hub.models.BertBackbone.from_preset(dir), keras_hub.models.BertTokenizer.from_preset(dir)
 (b) a Hugging Face dir: transformers.BertForPreTraining.from_pretrained(dir), BertTokenizer.from_pretrained(dir)
+(c) google-research/bert's TensorFlow checkpoint (bert_model.ckpt.*, bert_config.json, vocab.txt), the recipe's own
+    format: its run_classifier.py --init_checkpoint, and converters written for it, start from this.
 
 keras-hub's BERT computes GELU with the tanh approximation (as google-research/bert did) and layer norms with
 epsilon 1e-12; the Hugging Face config says so ("gelu_new", layer_norm_eps), so both give the same outputs.
@@ -144,6 +146,56 @@ def export_huggingface(pretrainer, bert_config, vocab_path, out_dir, *, max_seq_
         )
 
 
+def google_bert_name(huggingface_name):
+    """google-research/bert's variable name for a BertForPreTraining parameter, and whether its array is the
+    transpose. Hugging Face's names are google-research's with `.` for `/`, `layer.N` for `layer_N` and torch's
+    weight/bias (the rules transformers' load_tf_weights_in_bert reads them back by)."""
+    *path, leaf = huggingface_name.replace("layer.", "layer_").split(".")
+    if path[-1] == "LayerNorm":
+        leaf = {"weight": "gamma", "bias": "beta"}[leaf]
+    elif path[-1].endswith("_embeddings"):  # a bare table, not a layer's `weight`
+        return "/".join(path), False
+    elif huggingface_name == "cls.predictions.bias":
+        leaf = "output_bias"
+    elif path == ["cls", "seq_relationship"]:  # two raw variables, the weights already [2, hidden] as torch's
+        leaf = {"weight": "output_weights", "bias": "output_bias"}[leaf]
+    elif leaf == "weight":
+        return "/".join(path + ["kernel"]), True  # tf.layers' kernel is (in, out), torch's weight (out, in)
+    return "/".join(path + [leaf]), False
+
+
+def google_bert_variables(pretrainer):
+    """google-research/bert's variable names -> float32 arrays, from the Hugging Face mapping (one home for it)."""
+    variables = {}
+    for name, array in huggingface_state_dict(pretrainer).items():
+        google_name, transposed = google_bert_name(name)
+        variables[google_name] = np.ascontiguousarray(array.T) if transposed else array
+    return variables
+
+
+def export_google_bert(pretrainer, bert_config, vocab_path, out_dir):
+    """bert_model.ckpt.{index,data-00000-of-00001}, bert_config.json and vocab.txt, as google-research/bert
+    published its models: its modeling.py and run_pretraining.py restore every variable by these names.
+
+    SaveV2 is the op tf.compat.v1's Saver writes with; called directly it needs no graph or session, and it writes
+    no `checkpoint` state file, which would name the temporary folder. hidden_act is "gelu": google-research's
+    gelu is the tanh approximation the project trains with, and its get_activation knows no "gelu_new"."""
+    import tensorflow as tf
+
+    variables = google_bert_variables(pretrainer)
+    with atomic_dir(out_dir) as tmp:
+        names = sorted(variables)
+        tf.raw_ops.SaveV2(
+            prefix=os.path.join(tmp, "bert_model.ckpt"),
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tf.constant(variables[name]) for name in names],
+        )
+        write_json(os.path.join(tmp, "bert_config.json"), {**{key: bert_config[key] for key in KEYS},
+                                                           "hidden_act": "gelu"})
+        shutil.copy(vocab_path, os.path.join(tmp, "vocab.txt"))
+
+
 def write_json(path, data):
     with open(path, "w") as f:
         json.dump(data, f, indent=2)
@@ -173,10 +225,12 @@ def trained_positions_only(pretrainer, config, positions):
     return short, config
 
 
-def main(*, model_dir, keras_hub_dir, huggingface_dir, max_seq_length, do_lower_case, strip_accents):
+def main(*, model_dir, keras_hub_dir, huggingface_dir, google_bert_dir, max_seq_length, do_lower_case,
+         strip_accents):
     """`max_seq_length`: the longest sequences training saw (the longest phase's), the positions exported."""
     pretrainer, config = trained_positions_only(*load_trained(model_dir), max_seq_length)
     vocab = os.path.join(model_dir, "vocab.txt")
     export_keras_hub(pretrainer, vocab, keras_hub_dir, do_lower_case=do_lower_case, strip_accents=strip_accents)
     export_huggingface(pretrainer, config, vocab, huggingface_dir, max_seq_length=max_seq_length,
                        do_lower_case=do_lower_case, strip_accents=strip_accents)
+    export_google_bert(pretrainer, config, vocab, google_bert_dir)
