@@ -19,8 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "scripts"), os.path.join(ROOT, "tests", "fixtures")]
 
 from corpora import write_corpus  # noqa: E402
-from multilingual import SCRIPTS  # noqa: E402
-from test_vocab_coverage import build_vocab  # noqa: E402
+from multilingual import SCRIPTS, build_vocab  # noqa: E402
 from tokenizer_stage import build_tokenizer  # noqa: E402
 
 

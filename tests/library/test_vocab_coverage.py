@@ -4,29 +4,10 @@ import re
 
 import pytest
 
-from bert_pretraining.derived_config import resolve_strip_accents
-from multilingual import SCRIPTS, sample_lines
+from multilingual import SCRIPTS, build_vocab
 from bert_pretraining.text.normalize import normalize_file
-from tokenizer_stage import build_tokenizer
 from bert_pretraining.text.vocab_check import CoverageError, check_vocab
 from bert_pretraining.text.wordpiece_tokenizer import WordPieceTokenizer
-
-LANG = {"latin": "fr", "cyrillic": "ru", "greek": "el", "arabic": "ar", "hebrew": "he", "devanagari": "hi",
-        "tamil": "ta", "bengali": "bn", "georgian": "ka", "armenian": "hy", "thai": "th", "korean": "ko",
-        "chinese": "zh_cn", "chinese_traditional": "zh_tw", "japanese": "ja"}
-
-
-def build_vocab(folder, script, conversion, vocab_size=3000):
-    """The tokenizer stage, run on a sample as the pipeline runs it (schema defaults, character_coverage
-    0.9995 included); a "corpus too small" error is followed as a user would. Returns the held-out coverage."""
-    raw = folder / "dataset.txt"
-    raw.write_text("\n".join(sample_lines(script, 700)) + "\n", encoding="utf-8")
-    strip = resolve_strip_accents("auto", LANG[script])
-    settings, stats = build_tokenizer(raw, folder, strip_accents=strip, follow_advice=True, heldout_lines=60,
-                                      conversion=conversion, vocab_size=vocab_size)
-    assert len((folder / "vocab.txt").read_text(encoding="utf-8").splitlines()) == settings["vocab_size"]
-    return stats, strip
-
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_default_conversion_covers_every_script(tmp_path, script):

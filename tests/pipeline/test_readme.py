@@ -417,7 +417,7 @@ def test_quoted_last_console_line_is_what_training_prints():
     held-out metrics in the order evaluate.py returns them), give the README's line back."""
     call, source = source_of("scripts/bert_pretraining/training/train.py", lambda n, src: isinstance(n, ast.Call) and getattr(
         n.func, "id", None) == "print" and n.args and "trained" in ast.get_source_segment(src, n.args[0]))
-    metrics, _ = source_of("scripts/evaluate.py", lambda n, _: isinstance(n, ast.Dict) and any(
+    metrics, _ = source_of("scripts/bert_pretraining/training/evaluate.py", lambda n, _: isinstance(n, ast.Dict) and any(
         isinstance(k, ast.Constant) and k.value == "masked_lm_accuracy" for k in n.keys))
     floats = [k.value for k, v in zip(metrics.keys, metrics.values) if getattr(v.func, "id", None) == "float"]
     ints = [k.value for k, v in zip(metrics.keys, metrics.values) if getattr(v.func, "id", None) == "int"]
