@@ -224,7 +224,7 @@ def test_stopping_the_job_deletes_the_tpu(tmp_path):
         with TpuStandIn(tmp_path / "vms", env) as standin:
             code = (
                 "import sys; sys.path[:0] = ['tests/fixtures', 'scripts']; from bert_pretraining.cloud import tpu\n"
-                f"from test_tpu import TPU\n"
+                f"TPU = {TPU!r}\n"
                 "tpu.follow(tpu.tpu_client(), dict(TPU, accelerator_type='v2-8', runtime_version='x', keep=False,"
                 " max_preemptions=1), startup='sleep 600', run_url='gs://test-bucket/s/trained',"
                 " model_dir='gs://test-bucket/s/ck', total_steps=5)\n"
