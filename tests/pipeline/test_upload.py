@@ -13,7 +13,7 @@ import pytest
 
 from gcs_emulator import gcs_emulator, list_objects, unavailable
 from bert_pretraining.cloud.upload import LOGIN
-from workflow import planned_jobs, snakemake, write_config
+from workflow import ROOT, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
@@ -162,8 +162,9 @@ def test_a_stopped_gsutil_leaves_no_process_behind(tmp_path):
                         "[GSUtil]\nprefer_api = json\nsoftware_update_check_period = 0\n")
         url = f"gs://test-bucket/{uuid.uuid4().hex}/manifest.json"
         caller = subprocess.Popen(
-            [sys.executable, "-c", "import os, upload; upload.gsutil_ls(os.environ['URL'])"],
-            env=dict(os.environ, BOTO_CONFIG=str(boto), URL=url, PYTHONPATH=os.path.join(os.getcwd(), "scripts")),
+            [sys.executable, "-c",
+             "import os; from bert_pretraining.cloud import upload; upload.gsutil_ls(os.environ['URL'])"],
+            env=dict(os.environ, BOTO_CONFIG=str(boto), URL=url, PYTHONPATH=os.path.join(ROOT, "scripts")),
             stderr=subprocess.DEVNULL,
             preexec_fn=interruptible,
         )
