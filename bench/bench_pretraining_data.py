@@ -163,7 +163,7 @@ def run_ours(shard, vocab, out, log, shard_name=None):
     params = dict(RECIPE, shard_name=shard_name, **OURS)
     code = (
         f"import sys; sys.path.insert(0, {os.path.join(ROOT, 'scripts')!r})\n"
-        "from pretraining_data import create_pretraining_data\n"
+        "from bert_pretraining.examples.pretraining_data import create_pretraining_data\n"
         f"create_pretraining_data({shard!r}, {vocab!r}, {out!r}, {out + '.stats.json'!r}, **{params!r})\n"
     )
     return measure([sys.executable, "-c", code], log)
