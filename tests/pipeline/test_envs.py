@@ -95,7 +95,7 @@ def rules(tmp_path_factory):
                 rule["script"] = os.path.normpath(os.path.join(rule["basedir"], rule["script"]))
             found[rule["name"], rule["script"]] = rule
     assert {"download", "tokenizer_stats", "upload", "tpu_code"} <= {name for name, _ in found}
-    assert {os.path.basename(script) for name, script in found if name == "train"} == {"train_cli.py", "tpu.py"}
+    assert {os.path.basename(script) for name, script in found if name == "train"} == {"train_cli.py", "train_on_tpu.py"}
     return list(found.values())
 
 
