@@ -161,3 +161,33 @@ def test_metrics_are_scikit_learn_s_and_scipy_s():
     assert metrics.compute(("pearson",), x, np.zeros(40)) == {"pearson": None}  # undefined, JSON's null
     assert metrics.majority_class(("accuracy",), np.array([1, 1, 0]), np.array([1, 0, 0, 0])) == {"accuracy": 0.25}
     json.dumps(scores)
+
+
+def test_a_glue_archive_by_url_is_fetched_once(tmp_path):
+    """GLUE's per-task zip (SST-2.zip holds SST-2/train.tsv ...), served over HTTP, unpacked once and reused."""
+    import functools
+    import http.server
+    import threading
+    import zipfile
+
+    written = write_glue(tmp_path / "src" / "SST-2", "SST-2", train=10, dev=4)
+    (tmp_path / "site").mkdir()
+    with zipfile.ZipFile(tmp_path / "site" / "SST-2.zip", "w") as archive:
+        for name in ("train.tsv", "dev.tsv"):
+            archive.write(tmp_path / "src" / "SST-2" / name, f"SST-2/{name}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    downloads = str(tmp_path / "downloads")
+    try:
+        task = load_task({"glue": "SST-2", "path": f"{url}/SST-2.zip"}, downloads)
+        assert task.train.texts == [text for text, _, _ in written["train.tsv"]]
+        with pytest.raises(TaskError, match=r"could not fetch the zip archive .*/RTE.zip: HTTP Error 404"):
+            load_task({"glue": "RTE", "path": f"{url}/RTE.zip"}, downloads)
+        assert not (tmp_path / "downloads" / "RTE").exists()  # nothing half-made
+    finally:
+        server.shutdown()
+        server.server_close()
+    # the server is gone: the unpacked copy is read
+    assert load_task({"glue": "SST-2", "path": f"{url}/SST-2.zip"}, downloads).train.texts == task.train.texts

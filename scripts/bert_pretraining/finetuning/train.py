@@ -66,6 +66,18 @@ def build_classifier(task, bert_config, *, dropout, weights):
     return keras_hub.models.BertTextClassifier(backbone, classes, preprocessor=None, dropout=dropout)
 
 
+def training_batches(task, train, batch_size, seed):
+    """The training examples reshuffled every epoch (seeded), as tf.data: keras-hub's classifier turns arrays
+    into batches in file order and ignores fit's shuffle."""
+    import tensorflow as tf
+
+    targets = task.label_ids(task.train)
+    if task.kind == REGRESSION:
+        targets = targets[:, None]  # the single output's shape
+    data = tf.data.Dataset.from_tensor_slices((train, targets))
+    return data.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+
+
 def finetune_once(task, train, devs, bert_config, *, weights, seed, settings):
     """Fine-tune one model; {dev name: {metric: value}} on the task's dev sets."""
     import keras
@@ -86,9 +98,7 @@ def finetune_once(task, train, devs, bert_config, *, weights, seed, settings):
         loss="mean_squared_error" if regression else "auto",
         metrics=[] if regression else "auto",
     )
-    targets = task.label_ids(task.train)
-    classifier.fit(train, targets[:, None] if regression else targets, batch_size=settings["batch_size"],
-                   epochs=settings["epochs"], shuffle=True, verbose=0)
+    classifier.fit(training_batches(task, train, settings["batch_size"], seed), epochs=settings["epochs"], verbose=0)
     scores = {}
     for name, inputs in devs.items():
         outputs = classifier.predict(inputs, batch_size=max(64, settings["batch_size"]), verbose=0)
