@@ -193,7 +193,7 @@ def glue_folder(name, path, download_dir):
     for folder in (path, os.path.join(path, name)):
         if os.path.isfile(os.path.join(folder, "train.tsv")):
             return folder
-    if path.startswith(download_dir):
+    if download_dir and path.startswith(download_dir):  # an archive may nest the task's folder deeper
         for folder, _, names in os.walk(path):
             if "train.tsv" in names:
                 return folder
