@@ -24,6 +24,7 @@ include: "rules/model.smk"
 include: "rules/upload.smk"
 include: "rules/train.smk"
 include: "rules/report.smk"
+include: "rules/finetune.smk"
 
 
 rule data:

@@ -42,6 +42,9 @@ PRETRAINING_DATA = config["pretraining_data"]
 MODEL = config["model"]
 TRAIN = config["train"]
 TPU = config["tpu"] if config["tpu"]["name"] else None
+# What pre-training bought (rules/finetune.smk): none of its tasks by default.
+FINETUNE = config["finetune"]
+FINETUNE_TASKS = FINETUNE["tasks"]
 # The second training phase (phase2.num_train_steps 0: none), and each phase's folder of examples with the
 # lengths its pretraining_data jobs make; the exports take as many positions as the longest phase trained.
 PHASE2 = config["phase2"] if config["phase2"]["num_train_steps"] else None
@@ -71,6 +74,36 @@ TRAIN_SCRIPT = "../scripts/train_on_tpu.py" if TPU else "../scripts/train_cli.py
 TPU_PARAMS = {"tpu": TPU, "bucket_url": BUCKET_URL} if TPU else {}
 # The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).
 STRIP_ACCENTS = resolve_strip_accents(TOKENIZER["strip_accents"], CORPUS["lang"])
+
+
+def finetune_task_paths(wildcards=None):
+    """The tasks' local files and folders, so that changed data reruns the job (a URL is fetched by the job)."""
+    paths = []
+    for task in FINETUNE_TASKS:
+        given = task["path"] if isinstance(task["path"], list) else [task["path"]]
+        paths += [path for path in given if not path.startswith(("http://", "https://"))]
+    return paths
+
+
+def check_finetune_config():
+    """Before any job: sequences the model has positions for, task paths that exist, one entry per task."""
+    if not FINETUNE_TASKS:
+        return
+    if FINETUNE["max_seq_length"] > TRAINED_POSITIONS:
+        trained = "phase2.max_seq_length" if PHASE2 else "pretraining_data.max_seq_length"
+        raise WorkflowError(
+            f"finetune.max_seq_length ({FINETUNE['max_seq_length']}) exceeds the positions pre-training trained "
+            f"({TRAINED_POSITIONS}, {trained}): set finetune.max_seq_length to at most {TRAINED_POSITIONS}"
+        )
+    for path in finetune_task_paths():
+        if not os.path.exists(path):
+            raise WorkflowError(
+                f"finetune.tasks: path {path!r} does not exist; give a task's folder, files or URL"
+            )
+    names = [task.get("glue") or task["name"] for task in FINETUNE_TASKS]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise WorkflowError(f"finetune.tasks: {', '.join(twice)} given twice; keep one entry per task")
 
 
 def check_config():
@@ -116,6 +149,7 @@ def check_config():
             )
     except PipelineError as error:
         raise WorkflowError(str(error)) from None
+    check_finetune_config()
 
 
 check_config()

@@ -8,14 +8,11 @@ import re
 import pytest
 
 from schema_defaults import section_defaults
-from workflow import planned_jobs, snakemake, write_config
+from workflow import QUICK_TRAIN, planned_jobs, snakemake, write_config
 
 UPSTREAM = {"download", "subset", "normalize", "shard", "tokenizer_text"}
 DATA_RULES = UPSTREAM | {"sentencepiece", "wordpiece_vocab", "vocab_check"}
 VOCAB_DOWNSTREAM = {"sentencepiece", "wordpiece_vocab", "vocab_check", "bert_config", "pretraining_data", "train"}
-# A few training steps: enough to run the chain end to end
-QUICK_TRAIN = {"num_train_steps": 20, "save_checkpoints_steps": 10, "log_every_steps": 10, "batch_size": 8,
-               "eval_steps": 2, "warmup_steps": 2}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Fine-tuning on GLUE-style tasks: what pre-training bought, against a random initialisation."""
