@@ -11,14 +11,13 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
 import keras_hub  # noqa: E402
 
 from bert_pretraining.modeling import export  # noqa: E402
 from bert_pretraining.training import input_pipeline  # noqa: E402
 from bert_pretraining.modeling import model as bert  # noqa: E402
 from bert_pretraining.modeling.bert_config import BertConfigError  # noqa: E402
-from synthetic_data import tiny_bert_config, write_dataset  # noqa: E402
+from synthetic_data import perturbed_pretrainer, tiny_bert_config, write_dataset  # noqa: E402
 from bert_pretraining.text.wordpiece_tokenizer import SPECIAL_TOKENS  # noqa: E402
 
 SEQ, PREDS = 32, 5
@@ -37,11 +36,7 @@ def exported(tmp_path_factory):
     vocab = list(SPECIAL_TOKENS) + WORDS
     vocab += [f"[UNUSED_{i}]" for i in range(config["vocab_size"] - len(vocab))]
     (model_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    keras.utils.set_random_seed(3)
-    pretrainer = bert.build_pretrainer(config)
-    rng = np.random.default_rng(0)
-    for weight in pretrainer.weights:
-        weight.assign(weight.numpy() + rng.normal(0, 0.2, weight.shape).astype("float32"))
+    pretrainer = perturbed_pretrainer(config, seed=3, scale=0.2)
     pretrainer.save_weights(str(model_dir / "pretrainer.weights.h5"))
     export.main(
         model_dir=str(model_dir),

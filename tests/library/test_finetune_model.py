@@ -8,12 +8,10 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
 
 from bert_pretraining.finetuning import train as finetuning  # noqa: E402
 from bert_pretraining.finetuning.tasks import CLASSIFICATION, REGRESSION, Split, Task  # noqa: E402
-from bert_pretraining.modeling import model as bert  # noqa: E402
-from synthetic_data import tiny_bert_config  # noqa: E402
+from synthetic_data import perturbed_pretrainer, tiny_bert_config  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +19,7 @@ def trained(tmp_path_factory):
     """A model dir as train leaves it: bert_config.json's sizes and pretrainer.weights.h5, weights perturbed."""
     folder = tmp_path_factory.mktemp("model")
     config = tiny_bert_config()
-    keras.utils.set_random_seed(5)
-    pretrainer = bert.build_pretrainer(config)
-    rng = np.random.default_rng(0)
-    for weight in pretrainer.weights:
-        weight.assign(weight.numpy() + rng.normal(0, 0.1, weight.shape).astype("float32"))
+    pretrainer = perturbed_pretrainer(config, seed=5, scale=0.1)
     pretrainer.save_weights(str(folder / "pretrainer.weights.h5"))
     return folder, config, [w.numpy() for w in pretrainer.backbone.weights]
 
