@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from bert_pretraining.derived_config import resolve_strip_accents
 from multilingual import SCRIPTS, build_vocab
 from bert_pretraining.text.normalize import normalize_file
 from bert_pretraining.text.vocab_check import CoverageError, check_vocab
