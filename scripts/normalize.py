@@ -1,4 +1,4 @@
-"""Rule `normalize` (recipe step 3): proc_dataset.txt, lower-cased `\w+` tokens, over the job's cores."""
+r"""Rule `normalize` (recipe step 3): proc_dataset.txt, lower-cased `\w+` tokens, over the job's cores."""
 
 from bert_pretraining.logs import rule_log
 
