@@ -69,7 +69,7 @@ wildcard_constraints:
 MODEL_DIR = TRAIN["model_dir"] or (f"{BUCKET_URL}/{bucket.CHECKPOINTS}" if TPU else f"{RESULTS}/checkpoints")
 # The training settings (train_settings.KEYS), the same whether the job trains here or on a TPU VM.
 TRAIN_PARAMS = train_settings.from_config(config)
-# With a TPU, the train job follows the VM from here (scripts/bert_pretraining/cloud/tpu.py), which also needs the TPU and the bucket.
+# With a TPU, the train job follows the VM from here (scripts/train_on_tpu.py); it also needs the TPU and the bucket.
 TRAIN_SCRIPT = "../scripts/train_on_tpu.py" if TPU else "../scripts/train_cli.py"
 TPU_PARAMS = {"tpu": TPU, "bucket_url": BUCKET_URL} if TPU else {}
 # The language's text decides whether accents are accents or letters (tokenizer.strip_accents: auto).

@@ -6,8 +6,8 @@
 # resume from them. The outputs are a small manifest and the final weights.
 
 
-# Here (scripts/train_cli.py), or with tpu.name set on a Cloud TPU VM from the bucket (scripts/bert_pretraining/cloud/tpu.py, which
-# follows it): the same training code and values, the same outputs.
+# Here (scripts/train_cli.py), or with tpu.name set on a Cloud TPU VM from the bucket (scripts/train_on_tpu.py
+# starts and follows it): the same training code and values, the same outputs.
 rule train:
     input:
         bert_config=f"{RESULTS}/bert_model/bert_config.json",
