@@ -42,9 +42,12 @@ class Windows:
 class Monitor(keras.callbacks.Callback):
     """After every step (or execution of several): log, summarise, checkpoint, honour a stop request.
 
-    `meta`: the checkpoint's meta so far; each checkpoint saved adds this session's time and log windows to it."""
+    `meta`: the checkpoint's meta so far; each checkpoint saved adds this session's time and log windows to it.
+    `writer`: whether this process writes checkpoints and events (process 0 of several; the others log only)."""
 
-    def __init__(self, *, schedule, model_dir, meta, start_step, total_steps, batch_size, save_every, keep, log_every):
+    def __init__(
+        self, *, schedule, model_dir, meta, start_step, total_steps, batch_size, save_every, keep, log_every, writer
+    ):
         super().__init__()
         self.schedule, self.model_dir, self.meta = schedule, model_dir, meta
         self.start_step, self.total_steps, self.batch_size = start_step, total_steps, batch_size
@@ -53,7 +56,7 @@ class Monitor(keras.callbacks.Callback):
         self.windows = Windows(
             start_step=start_step, batch_size=batch_size, history=meta["history"], session=len(meta["sessions"]) - 1
         )
-        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if writer else None
         self.previous = self.last_saved = start_step
         self.started = time.time()
         self.signal = 0
@@ -87,9 +90,13 @@ class Monitor(keras.callbacks.Callback):
             seq_per_s,
             format_seconds(left),
         )
-        write_scalars(self.writer, step, {**means, "learning_rate": lr, "sequences_per_second": seq_per_s})
+        if self.writer:
+            write_scalars(self.writer, step, {**means, "learning_rate": lr, "sequences_per_second": seq_per_s})
 
     def save(self, step):
+        if not self.writer:  # another process writes the run's checkpoints
+            self.last_saved = step
+            return
         if keras.backend.backend() == "jax":
             self.model.jax_state_sync()  # JAX keeps the training state outside the variables during fit.
         meta = dict(self.meta, train_seconds=self.train_seconds(), history=self.windows.history)
