@@ -574,7 +574,7 @@ def test_a_lost_process_stops_the_other_and_a_rerun_resumes(data, tmp_path, capl
     assert not glob.glob(str(ckpt / "*.tmp"))
 
 
-def test_several_processes_need_jax_and_are_found_where_jax_finds_them(data, tmp_path, caplog):
+def test_several_processes_need_jax_and_are_found_where_jax_finds_them(data, tmp_path, caplog, monkeypatch):
     from bert_pretraining.training import processes
 
     caplog.set_level(logging.INFO)
@@ -603,3 +603,10 @@ def test_several_processes_need_jax_and_are_found_where_jax_finds_them(data, tmp
         reason = processes.requested(environ)
         assert (reason is None) if says is None else (says in reason), (environ, reason)
     assert processes.requested({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, num_processes=1) is None
+    # In a Slurm step, keras.distribution.initialize() passes nothing on, and JAX reads the rest from the step (the
+    # README's sbatch/srun command): the first node as the coordinator, a port from the job id, count, index.
+    from jax._src.clusters import ClusterEnv
+
+    for name, value in dict(slurm, SLURM_STEP_ID="0").items():
+        monkeypatch.setenv(name, value)
+    assert ClusterEnv.auto_detect_unset_distributed_params(None, None, None, None, None, 10) == ("n1:61447", 2, 1, [0])
