@@ -135,6 +135,17 @@ def agree(value, what):
         )
 
 
+def any_signal(signum):
+    """The largest of every process's `signum` (0: none asked to stop), so that all stop at one step when a
+    signal (a preemption's SIGTERM, Ctrl-C) reached one of them, or each at its own step."""
+    if current()[1] == 1:
+        return signum
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    return int(np.max(multihost_utils.process_allgather(np.int32(signum))))
+
+
 def supervise(command, environ, reason):
     """Run the trainer `command` in a process of its own and return its exit status, passing SIGTERM and SIGINT
     on (it saves a checkpoint and stops). JAX's distributed runtime ends a process with SIGABRT when another

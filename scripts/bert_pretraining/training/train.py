@@ -225,9 +225,9 @@ def fit(model, dataset, monitor, name, *, micro_batches):
     before the run stops (Interrupted)."""
     with stop_on_signals(monitor):
         model.fit(dataset, epochs=1, steps_per_epoch=micro_batches, callbacks=[monitor], verbose=0, shuffle=False)
-    if monitor.signal:
+    if monitor.stopped:
         raise Interrupted(
-            f"training stopped by signal {monitor.signal} at step {monitor.last_saved} of {name}; "
+            f"training stopped by signal {monitor.stopped} at step {monitor.last_saved} of {name}; "
             "its checkpoint is saved: run again to resume"
         )
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from bert_pretraining.training import checkpoints
+from bert_pretraining.training import processes
 
 log = logging.getLogger("train")
 
@@ -59,7 +60,8 @@ class Monitor(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if writer else None
         self.previous = self.last_saved = start_step
         self.started = time.time()
-        self.signal = 0
+        self.signal = 0  # set by stop_on_signals
+        self.stopped = 0  # the signal training stopped for: with several processes, any process's, at one step
 
     def on_train_batch_end(self, batch, logs=None):
         # With steps_per_execution > 1 this runs every few steps: act when a multiple has been passed. Keras counts
@@ -69,9 +71,11 @@ class Monitor(keras.callbacks.Callback):
         passed = lambda every: step // every > previous // every  # noqa: E731
         if passed(self.log_every) or step == self.total_steps:
             self.report(step, logs)
-        if passed(self.save_every) or step == self.total_steps or self.signal:
+        stop = processes.any_signal(self.signal)  # every process stops at the same step
+        if passed(self.save_every) or step == self.total_steps or stop:
             self.save(step)
-        if self.signal:
+        if stop:
+            self.stopped = stop
             self.model.stop_training = True
 
     def report(self, step, logs):
