@@ -88,8 +88,15 @@ def start(*, backend, environ, coordinator_address=None, num_processes=None, pro
         import jax
         import keras
 
-        with jax_timeouts(jax, heartbeat_timeout):
-            keras.distribution.initialize(coordinator_address, num_processes, process_id)
+        try:
+            with jax_timeouts(jax, heartbeat_timeout):
+                keras.distribution.initialize(coordinator_address, num_processes, process_id)
+        except (RuntimeError, ValueError) as error:  # jax's XlaRuntimeError is a RuntimeError
+            raise PipelineError(
+                f"training over several processes ({reason}): the processes did not find each other "
+                f"({str(error).splitlines()[0]}); start the same command on every host, process 0's address "
+                "reachable from all"
+            ) from error
         log.info("process %d of %d (%s), %d devices in all", jax.process_index(), jax.process_count(), reason,
                  jax.device_count())
     return current()
