@@ -540,7 +540,9 @@ def test_a_lost_process_stops_the_other_and_a_rerun_resumes(data, tmp_path, capl
             assert time.time() < deadline and all(t.poll() is None for t in trainers), (tmp_path / "p0.log").read_text()
             time.sleep(0.1)
         # The trainer itself, under the command's supervising process.
-        trainer = next(int(pid) for pid in open(f"/proc/{trainers[1].pid}/task/{trainers[1].pid}/children").read().split())
+        children = f"/proc/{trainers[1].pid}/task/{trainers[1].pid}/children"
+        with open(children) as f:
+            (trainer,) = [int(pid) for pid in f.read().split()]
         os.kill(trainer, signal.SIGKILL)
         killed = time.time()
         assert trainers[0].wait(timeout=120) == 1
