@@ -5,6 +5,8 @@ arrays as a plain library."""
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from bert_pretraining.training import train  # noqa: E402
 from bert_pretraining.training import train_cli  # noqa: E402
 from bert_pretraining.training import train_settings  # noqa: E402
 from synthetic_data import write_dataset  # noqa: E402
+from workflow import ROOT  # noqa: E402
 
 SEQ, PREDS = 32, 5
 # Shapes and names as in BERT: decayed matrices, and the biases and layer norms the decay spares.
@@ -254,6 +257,43 @@ def test_under_accumulation_an_overflowing_micro_batch_adds_nothing_and_keeps_th
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
+JAX_SKIP = """
+import os, sys
+import numpy as np, keras
+from bert_pretraining.modeling import model as bert
+keras.mixed_precision.set_dtype_policy("mixed_float16")
+for micro in (1, 2):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(1, dtype="float32")(keras.layers.Dense(3)(inputs)))
+    schedule = bert.WarmupLinearDecay(1e-2, 0, 100, micro)
+    optimizer = bert.make_optimizer(schedule, optimizer="lamb", weight_decay=0.01, gradient_clip_norm=1.0,
+                                    loss_scale=True)
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=True)
+    optimizer.build(model.trainable_variables)
+    x, y = np.ones((8, 4), "float32"), np.ones((8, 1), "float32")
+    optimizer.dynamic_scale.assign(2.0**40)
+    weights = [v.numpy().copy() for v in model.trainable_variables]
+    model.fit(x, y, batch_size=8, verbose=0)
+    assert all(np.array_equal(w, v.numpy()) for w, v in zip(weights, model.trainable_variables))
+    assert float(optimizer.dynamic_scale.numpy()) == 2.0**39
+    assert int(optimizer.inner_optimizer._iterations.numpy()) == 1
+    optimizer.dynamic_scale.assign(2.0**8)
+    history = model.fit(np.ones((24, 4), "float32"), np.ones((24, 1), "float32"), batch_size=8, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"])) and float(optimizer.dynamic_scale.numpy()) == 2.0**8
+    assert int(optimizer.inner_optimizer._iterations.numpy()) == 4
+    assert not all(np.array_equal(w, v.numpy()) for w, v in zip(weights, model.trainable_variables))
+print("ok")
+"""
+
+
+def test_jax_skips_an_overflowing_step_the_same_way():
+    """JAX's stateless path (LossScale._stateless_handle_non_finite_grads), with and without accumulation."""
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=os.path.join(ROOT, "scripts"))
+    result = subprocess.run([sys.executable, "-c", JAX_SKIP], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
+
+
 @pytest.fixture
 def float16_policy():
     keras.mixed_precision.set_dtype_policy("mixed_float16")
@@ -271,7 +311,7 @@ def test_float16_bert_skips_an_overflowing_step_and_trains_on(float16_policy, tm
     model = bert.build_pretrainer(bert.read_bert_config(config_path))
     assert model.get_layer("mlm_head").compute_dtype == "float16"
     optimizer = loss_scaled("lamb", 1)
-    bert.compile_pretrainer(model, optimizer, jit_compile=False)
+    bert.compile_pretrainer(model, optimizer, jit_compile=True)
     optimizer.build(model.trainable_variables)
     assert model.optimizer is optimizer  # compile keeps the project's loss scaling (no second wrapper)
     batches = input_pipeline.make_dataset(files, 8, SEQ, PREDS, training=False).take(6).cache()
