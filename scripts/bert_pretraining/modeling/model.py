@@ -177,22 +177,18 @@ class LossScale(DenseGradients, keras.optimizers.LossScaleOptimizer):
     the weights and moments stay; among several, it adds nothing, and the step applies the others' sum / N as
     usual. The loss scale halves either way."""
 
-    def _skip(self, trainable_variables):
-        """A step with inf/NaN gradients: halve the scale, and count the micro-batch."""
-        self._stateful_handle_non_finite_grads()
-        inner = self.inner_optimizer
-        if inner.gradient_accumulation_steps:
-            inner.apply([ops.zeros_like(v) for v in trainable_variables], trainable_variables)
+    def _stateful_handle_non_finite_grads(self):
+        """A step with inf/NaN gradients (TensorFlow): halve the scale (Keras), and count the micro-batch."""
+        super()._stateful_handle_non_finite_grads()
+        if self.inner_optimizer.gradient_accumulation_steps:
+            self._add_nothing()
         else:
-            inner._iterations.assign_add(1)
+            self.inner_optimizer._iterations.assign_add(1)
 
-    def _common_apply(self, grads, trainable_variables=None):
-        variables = trainable_variables or self._trainable_variables
-        ops.cond(
-            self.check_finite(grads),
-            lambda: self._stateful_handle_finite_grads(grads, trainable_variables),
-            lambda: self._skip(variables),
-        )
+    def _add_nothing(self):
+        """A micro-batch of zero gradients: the step applies the other micro-batches' sum / N when it ends."""
+        variables = self._trainable_variables
+        self.inner_optimizer.apply([ops.zeros_like(v) for v in variables], variables)
 
     def _stateless_handle_non_finite_grads(self, optimizer_variables, trainable_variables):
         """JAX's path: the same, on the variables' values."""
