@@ -2,8 +2,8 @@
 
 The head and its loss are keras-hub's BertTextClassifier over the project's BertBackbone (softmax cross-entropy
 on the [CLS] output's logits; regression: one output, mean squared error), the optimizer and schedule the
-project's pre-training ones (AdamW without decay on biases and layer norms, clipped to global norm 1, linear
-warm-up and decay), as BERT's run_classifier.py fine-tunes. Every task is read and checked before the first
+project's pre-training ones with BERT's values (AdamW, decay 0.01 but not on biases and layer norms, clipped to
+global norm 1, linear warm-up and decay; OPTIMIZER), as BERT's run_classifier.py fine-tunes. Every task is read and checked before the first
 model is built, so a bad file stops the job before any training.
 """
 
