@@ -370,3 +370,22 @@ def test_train_runs_lamb_in_float16_and_resumes(tmp_path):
     assert len(losses) == 3 and np.all(np.isfinite(losses)) and np.isfinite(second["eval"]["masked_lm_loss"])
     manifest = json.loads((tmp_path / "m2.json").read_text())
     assert manifest["gradient_clip_norm"] == 1.0
+
+
+def test_a_checkpoint_resumes_under_the_other_optimizer_or_precision():
+    """Checkpoints hold the weight-updating optimizer's variables (not the loss scaling's), and AdamW and LAMB
+    name their moments alike: the four combinations save the same arrays, so each restores the others'."""
+    from bert_pretraining.training import checkpoints
+    from synthetic_data import tiny_bert_config
+
+    layouts = set()
+    for name in ("adamw", "lamb"):
+        for loss_scale in (False, True):
+            model = bert.build_pretrainer(tiny_bert_config())
+            optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10), optimizer=name, weight_decay=0.01,
+                                            gradient_clip_norm=1.0, loss_scale=loss_scale)  # fmt: skip
+            bert.compile_pretrainer(model, optimizer)
+            optimizer.build(model.trainable_variables)
+            state = zip(checkpoints.state_names(model), checkpoints.state_variables(model), strict=True)
+            layouts.add(tuple((key, tuple(v.shape)) for key, v in state))
+    assert len(layouts) == 1
