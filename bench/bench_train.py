@@ -34,6 +34,9 @@ SETTINGS = (
     "max_predictions_per_seq",
     "learning_rate",
     "warmup_steps",
+    "optimizer",
+    "weight_decay",
+    "gradient_clip_norm",
     "jit_compile",
     "steps_per_execution",
 )
@@ -62,12 +65,15 @@ def input_throughput(files, batch_size, seq, preds, batches):
 
 
 def train_throughput(config, files, *, steps, batch_size, max_seq_length, max_predictions_per_seq, learning_rate,
-                     warmup_steps, jit_compile, steps_per_execution):  # fmt: skip
+                     warmup_steps, optimizer, weight_decay, gradient_clip_norm, jit_compile,
+                     steps_per_execution):  # fmt: skip
     """Sequences/s of training steps alone: one batch cached in memory, compile time excluded."""
     keras.utils.set_random_seed(0)
     model = bert.build_pretrainer(config)
-    optimizer = bert.make_optimizer(bert.WarmupLinearDecay(learning_rate, warmup_steps, 10_000))
-    bert.compile_pretrainer(model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, 10_000)
+    update = bert.make_optimizer(schedule, optimizer=optimizer, weight_decay=weight_decay,
+                                 gradient_clip_norm=gradient_clip_norm, loss_scale=False)  # fmt: skip
+    bert.compile_pretrainer(model, update, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     dataset = input_pipeline.make_dataset(files, batch_size, max_seq_length, max_predictions_per_seq, training=True)
     batch = dataset.take(1).cache().repeat()
     model.fit(batch, epochs=1, steps_per_epoch=3 * steps_per_execution, verbose=0)  # build and compile

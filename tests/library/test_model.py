@@ -14,9 +14,11 @@ from bert_pretraining.modeling import bert_config  # noqa: E402
 from bert_pretraining.training import input_pipeline  # noqa: E402
 from bert_pretraining.modeling import model as bert  # noqa: E402
 from bert_pretraining.logs import PipelineError  # noqa: E402
+from schema_defaults import optimizer_defaults  # noqa: E402
 from synthetic_data import make_examples, tiny_bert_config, write_dataset, write_records  # noqa: E402
 
 SEQ, PREDS = 32, 5
+OPTIMIZER = optimizer_defaults()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_loss_is_berts_weighted_masked_lm_plus_next_sentence(data):
     files, config_path = data
     keras.utils.set_random_seed(2)
     model = bert.build_pretrainer(bert.read_bert_config(config_path))
-    bert.compile_pretrainer(model, bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 10, 100)))
+    bert.compile_pretrainer(model, bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 10, 100), **OPTIMIZER))
     x, y, w = batch_of(files, 16)
     assert 0 < w["mlm"].sum() < w["mlm"].size  # padding predictions exist and must not count
     out = model.predict_on_batch(x)
@@ -105,7 +107,7 @@ def weights_after(config, examples, *, batch_size, micro_steps):
     keras.utils.set_random_seed(5)
     model = bert.build_pretrainer(config)
     schedule = bert.WarmupLinearDecay(1e-3, 0, 10, micro_steps)
-    bert.compile_pretrainer(model, bert.make_optimizer(schedule), steps_per_execution=micro_steps)
+    bert.compile_pretrainer(model, bert.make_optimizer(schedule, **OPTIMIZER), steps_per_execution=micro_steps)
     model.fit(tf.data.Dataset.from_tensor_slices(examples).batch(batch_size // micro_steps), verbose=0, shuffle=False)
     return [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
 
@@ -127,7 +129,7 @@ def test_gradient_accumulation_gives_the_update_of_one_large_batch(data):
 
 
 def test_weight_decay_spares_biases_and_layer_norms():
-    optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10))
+    optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10), **OPTIMIZER)
     kernel, bias, gamma = (
         keras.Variable(np.ones((2, 2)), name="kernel"),
         keras.Variable(np.ones(2), name="bias"),

@@ -45,11 +45,13 @@ import hf_reference_training as ref  # noqa: E402
 from bert_pretraining.modeling import model as bert  # noqa: E402
 from bert_pretraining.training import train  # noqa: E402
 from bert_pretraining.training import train_settings  # noqa: E402
+from schema_defaults import optimizer_defaults  # noqa: E402
 from synthetic_data import tiny_bert_config, write_dataset  # noqa: E402
 
 SEQ, PREDS, STEPS, WINDOW = 32, 5, 150, 10
 TOLERANCE = 1e-3
 ACCURACY_TOLERANCE = 1e-2
+OPTIMIZER = optimizer_defaults()
 CONFIG = dict(tiny_bert_config(vocab_size=64, hidden_size=64), intermediate_size=128)  # dropout 0
 SETTINGS = dict(
     train_settings.defaults(),
@@ -124,7 +126,7 @@ def test_the_exported_initial_model_gives_the_project_s_logits_and_losses(data):
     pretrainer = ref.initial_pretrainer(CONFIG, SETTINGS["seed"])
     model = ref.hf_model(pretrainer, CONFIG).eval()
     inputs, labels, weights = next(ref.training_batches(data["train"], **STREAM))
-    bert.compile_pretrainer(pretrainer, bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10)))
+    bert.compile_pretrainer(pretrainer, bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10), **OPTIMIZER))
     keras_out = {name: np.asarray(logits) for name, logits in pretrainer(inputs, training=False).items()}
     # The compiled loss (what fit minimises) and its two terms, as the project's compile call defines them.
     keras_total = float(pretrainer.compute_loss(x=inputs, y=labels, y_pred=keras_out, sample_weight=weights))

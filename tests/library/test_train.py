@@ -31,10 +31,12 @@ from bert_pretraining.training import train_cli  # noqa: E402
 from bert_pretraining.training import train_settings  # noqa: E402
 from bert_pretraining.report import training_plots  # noqa: E402
 from bert_pretraining.report.report_common import figure_data  # noqa: E402
+from schema_defaults import optimizer_defaults  # noqa: E402
 from synthetic_data import make_examples, tiny_bert_config, write_dataset  # noqa: E402
 
 from workflow import ROOT  # noqa: E402
 TRAIN_CLI = os.path.join(ROOT, "scripts", "train_cli.py")
+OPTIMIZER = optimizer_defaults()
 SEQ, PREDS = 32, 5
 SHARD_SEEDS = {"shard_0002.tfrecord": 2}  # write_dataset seeds each shard with its index
 
@@ -198,7 +200,7 @@ def test_evaluate_agrees_with_keras_metrics(trained, data, tmp_path):
     assert json.loads((tmp_path / "m.json").read_text()) == metrics
     model = bert.build_pretrainer(bert.read_bert_config(out / "model" / "bert_config.json"))
     model.load_weights(out / "model" / "pretrainer.weights.h5")
-    bert.compile_pretrainer(model, bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10)))
+    bert.compile_pretrainer(model, bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10), **OPTIMIZER))
     from bert_pretraining.training import input_pipeline
 
     x, y, w = next(input_pipeline.make_dataset(data["held_out"], 256, SEQ, PREDS, training=False).as_numpy_iterator())
@@ -213,7 +215,7 @@ def test_checkpoint_restores_model_and_optimizer_exactly(trained, data):
     out, _ = trained
     config = bert.read_bert_config(data["config"])
     model = bert.build_pretrainer(config)
-    optimizer = bert.make_optimizer(bert.WarmupLinearDecay(2e-3, 20, 150))
+    optimizer = bert.make_optimizer(bert.WarmupLinearDecay(2e-3, 20, 150), **OPTIMIZER)
     bert.compile_pretrainer(model, optimizer)
     optimizer.build(model.trainable_variables)
     config_hash = bert.config_hash(config, open(data["vocab"]).read())
@@ -237,7 +239,7 @@ def test_checkpoint_round_trip_with_dropout_seeds(tmp_path):
 
     def build():
         model = bert.build_pretrainer(config)
-        optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10))
+        optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-3, 1, 10), **OPTIMIZER)
         bert.compile_pretrainer(model, optimizer)
         optimizer.build(model.trainable_variables)
         return model

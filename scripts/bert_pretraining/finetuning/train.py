@@ -2,8 +2,8 @@
 
 The head and its loss are keras-hub's BertTextClassifier over the project's BertBackbone (softmax cross-entropy
 on the [CLS] output's logits; regression: one output, mean squared error), the optimizer and schedule the
-project's pre-training ones (AdamW without decay on biases and layer norms, clipped to global norm 1, linear
-warm-up and decay), as BERT's run_classifier.py fine-tunes. Every task is read and checked before the first
+project's pre-training ones with BERT's values (AdamW, decay 0.01 but not on biases and layer norms, clipped to
+global norm 1, linear warm-up and decay; OPTIMIZER), as BERT's run_classifier.py fine-tunes. Every task is read and checked before the first
 model is built, so a bad file stops the job before any training.
 """
 
@@ -23,6 +23,8 @@ from bert_pretraining.text.wordpiece_tokenizer import WordPieceTokenizer
 
 log = logging.getLogger("finetune")
 INITIALISATIONS = ("pretrained", "random_init")
+# BERT's run_classifier.py fine-tunes with AdamW, decay 0.01, gradients clipped to norm 1, whatever pre-training used.
+OPTIMIZER = {"optimizer": "adamw", "weight_decay": 0.01, "gradient_clip_norm": 1.0}
 NO_TASKS = "finetune.tasks is empty: nothing to fine-tune (README, \"Fine-tuning\", says how to add GLUE or your own tasks)"
 
 
@@ -93,7 +95,7 @@ def finetune_once(task, train, devs, bert_config, *, weights, seed, settings):
     )
     regression = task.kind == REGRESSION
     classifier.compile(
-        optimizer=bert.make_optimizer(schedule),
+        optimizer=bert.make_optimizer(schedule, **OPTIMIZER, loss_scale=False),
         # "auto": the library's sparse softmax cross-entropy on logits
         loss="mean_squared_error" if regression else "auto",
         metrics=[] if regression else "auto",

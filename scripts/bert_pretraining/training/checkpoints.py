@@ -104,16 +104,23 @@ def remove_partial(model_dir):
 # ---- save and restore ------------------------------------------------------------------------------------------
 
 
+def updating_optimizer(model):
+    """The optimizer that updates the weights: the model's, or the one its float16 loss scaling wraps. Its
+    variables alone are saved, so that a checkpoint resumes under another precision (train.mixed_precision auto
+    on another GPU); the loss scale travels in the meta."""
+    return getattr(model.optimizer, "inner_optimizer", model.optimizer)
+
+
 def state_variables(model):
     """Everything that exact resumption needs: weights, seeds, and the optimizer's step and moments."""
-    return list(model.variables) + list(model.optimizer.variables)
+    return list(model.variables) + list(updating_optimizer(model).variables)
 
 
 def state_names(model):
     """Names to match a checkpoint's arrays with, free of the counters Keras appends per process
     ("adam_w_1/...", "seed_generator_7/...")."""
     names = [v.path for v in model.variables] + [
-        "optimizer/" + v.path.split("/", 1)[-1] for v in model.optimizer.variables
+        "optimizer/" + v.path.split("/", 1)[-1] for v in updating_optimizer(model).variables
     ]
     return [re.sub(r"seed_generator_\d+", "seed_generator", name) for name in names]
 
@@ -122,6 +129,8 @@ def save(model, model_dir, *, step, meta, keep):
     """Write ckpt-<step>.npz under a temporary name, rename it, then drop all but the newest `keep`."""
     variables = state_variables(model)
     meta = dict(meta, step=step, variables=state_names(model))
+    if hasattr(model.optimizer, "dynamic_scale"):  # float16's loss scale (LossScaleOptimizer)
+        meta["loss_scale"] = float(np.asarray(model.optimizer.dynamic_scale.numpy()))
     path = os.path.join(model_dir, file_name(step))
     buffer = io.BytesIO()  # zip needs a seekable file; gs:// files are write-only streams
     np.savez(
@@ -162,6 +171,8 @@ def restore(model, path, *, config_hash):
         raise CheckpointMismatch(f"{path} holds other variables than this model and optimizer")
     for (_, array), (_, variable) in zip(saved, ours, strict=True):
         variable.assign(array)
+    if "loss_scale" in meta and hasattr(model.optimizer, "dynamic_scale"):
+        model.optimizer.dynamic_scale.assign(meta["loss_scale"])
     return meta
 
 

@@ -46,16 +46,27 @@ def distribution(*, backend, device):
     return contextlib.nullcontext, 1, "gpu" if gpus else "cpu"
 
 
-def choose_precision(*, setting, platform):
-    """bfloat16 compute where the hardware has it (TPUs, Ampere and later GPUs), float32 elsewhere."""
+def gpu_capability(backend):
+    """The first GPU's CUDA compute capability, e.g. (7, 5); (0, 0) when unknown."""
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        text = getattr(gpus[0], "compute_capability", "0.0") if gpus else "0.0"
+        return tuple(int(part) for part in str(text).split(".")[:2])
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) if gpus else (0, 0)
+
+
+def choose_precision(*, setting, platform, capability):
+    """`auto`: bfloat16 compute where the hardware has it (TPUs, GPUs of compute capability 8.0 and later: Ampere),
+    float16 with loss scaling on GPUs with float16 tensor cores but no bfloat16 (7.x: V100 7.0, T4 7.5), float32
+    on older GPUs (no tensor cores; also an unknown capability) and CPUs. `capability`: the GPU's (major, minor)."""
     if setting != "auto":
         return setting
     if platform == "tpu":
         return "mixed_bfloat16"
     if platform == "gpu":
-        gpus = tf.config.list_physical_devices("GPU")
-        capability = (
-            tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0)) if gpus else (0, 0)
-        )
-        return "mixed_bfloat16" if capability >= (8, 0) else "float32"
+        capability = tuple(capability)
+        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16" if capability >= (7, 0) else "float32"
     return "float32"

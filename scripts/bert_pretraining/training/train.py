@@ -66,7 +66,8 @@ def train(
     if index == 0:  # the writer; the others read only. Before reading its checkpoints; held until exit
         checkpoints.lock(model_dir)
     scope, replicas, platform = devices.distribution(backend=backend, device=device)
-    precision = devices.choose_precision(setting=mixed_precision, platform=platform)
+    capability = devices.gpu_capability(backend) if platform == "gpu" else None
+    precision = devices.choose_precision(setting=mixed_precision, platform=platform, capability=capability)
     keras.mixed_precision.set_dtype_policy(precision)
     log.info(
         "backend %s, %d %s replica(s) over %d process(es), %s, model config %s, model dir %s",
@@ -111,6 +112,9 @@ def train_phase(
     learning_rate,
     warmup_steps,
     num_train_steps,
+    optimizer,
+    weight_decay,
+    gradient_clip_norm,
     gradient_accumulation_steps,
     save_checkpoints_steps,
     keep_checkpoints,
@@ -129,10 +133,12 @@ def train_phase(
         raise PipelineError(error)
     if run["process"] == 0:
         checkpoints.lock(model_dir)  # phase 1's is held already; phase 2's folder has one of its own
-    schedule, optimizer = compile_phase(model, run, learning_rate=learning_rate, warmup_steps=warmup_steps,
-                                        num_train_steps=num_train_steps, micro_steps=micro_steps,
-                                        jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    meta = resume(model, optimizer, name, model_dir, run)
+    # `optimizer` is the setting's name (adamw, lamb); the Keras optimizer built from it is the model's.
+    update = dict(optimizer=optimizer, weight_decay=weight_decay, gradient_clip_norm=gradient_clip_norm)
+    schedule, built = compile_phase(model, run, learning_rate=learning_rate, warmup_steps=warmup_steps,
+                                    num_train_steps=num_train_steps, micro_steps=micro_steps, update=update,
+                                    jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    meta = resume(model, built, name, model_dir, run)
     start_step = meta["step"]
     check_steps_left(name, start_step, num_train_steps, steps_per_execution)
 
@@ -152,22 +158,24 @@ def train_phase(
         fit(model, dataset, monitor, name, micro_batches=(num_train_steps - start_step) * micro_steps)
         last_saved, meta["history"] = monitor.last_saved, monitor.windows.history
 
-    return phase_summary(name, model_dir, run, meta, start_step=start_step, final_step=last_saved,
-                         run_seconds=time.time() - run_start, num_train_steps=num_train_steps, batch_size=batch_size,
-                         gradient_accumulation_steps=micro_steps, max_seq_length=max_seq_length,
-                         max_predictions_per_seq=max_predictions_per_seq, learning_rate=learning_rate,
-                         warmup_steps=warmup_steps)
+    summary = phase_summary(name, model_dir, run, meta, start_step=start_step, final_step=last_saved,
+                            run_seconds=time.time() - run_start, num_train_steps=num_train_steps,
+                            batch_size=batch_size, gradient_accumulation_steps=micro_steps,
+                            max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
+                            learning_rate=learning_rate, warmup_steps=warmup_steps)
+    return dict(summary, **update)
 
 
 def compile_phase(
-    model, run, *, learning_rate, warmup_steps, num_train_steps, micro_steps, jit_compile, steps_per_execution
+    model, run, *, learning_rate, warmup_steps, num_train_steps, micro_steps, update, jit_compile, steps_per_execution
 ):
-    """Compile `model` with a schedule and optimizer of the phase's own; returns (schedule, optimizer)."""
+    """Compile `model` with a schedule and optimizer of the phase's own; returns (schedule, optimizer). `update`:
+    make_optimizer's optimizer, weight_decay and gradient_clip_norm; float16 adds dynamic loss scaling."""
     from bert_pretraining.modeling import model as bert
 
     with run["scope"]():
         schedule = bert.WarmupLinearDecay(learning_rate, warmup_steps, num_train_steps, micro_steps)
-        optimizer = bert.make_optimizer(schedule)
+        optimizer = bert.make_optimizer(schedule, **update, loss_scale=run["precision"] == "mixed_float16")
         # Keras counts micro-batches: an execution of whole optimizer steps ends on a step, where the callback acts.
         bert.compile_pretrainer(
             model, optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution * micro_steps

@@ -24,6 +24,9 @@ KEYS = {
         "learning_rate",
         "warmup_steps",
         "num_train_steps",
+        "optimizer",
+        "weight_decay",
+        "gradient_clip_norm",
         "save_checkpoints_steps",
         "keep_checkpoints",
         "log_every_steps",
@@ -134,8 +137,24 @@ def flag(key):
 
 
 def text(value):
-    """A value as the command line spells it (YAML's true/false for booleans)."""
+    """A value as the command line spells it (YAML's true/false for booleans, null for None)."""
+    if value is None:
+        return "null"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def types(spec):
+    """The schema's type names of a setting: ["number"], or ["number", "null"] where null is allowed."""
+    return spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+
+
+def typed(spec, given):
+    """The command line's text `given` as the schema types it (`null` is None where the schema allows null);
+    raises ValueError."""
+    if given == "null" and "null" in types(spec):
+        return None
+    (kind,) = [kind for kind in types(spec) if kind != "null"]
+    return TYPES[kind](given)
 
 
 def add_arguments(parser, *, keys):
@@ -158,9 +177,9 @@ def from_args(parser, args, *, keys):
             value = {text(choice): choice for choice in spec["enum"]}[given]
         else:
             try:
-                value = TYPES[spec["type"]](given)
+                value = typed(spec, given)
             except ValueError:
-                parser.error(f"{flag(key)}: {given!r} is not {NAMES[spec['type']]}")
+                parser.error(f"{flag(key)}: {given!r} is not {' or '.join(NAMES.get(kind, kind) for kind in types(spec))}")
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(spec).iter_errors(value))
         if error:
             parser.error(f"{flag(key)}: {error.message}")
