@@ -82,7 +82,9 @@ def bert_config(sizes):
 
 def model_flops(config, seq, preds):
     """Training FLOPs of one sequence (the module docstring's formula)."""
-    h, layers, inter, vocab = (config[k] for k in ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size"))
+    h, layers, inter, vocab = (
+        config[k] for k in ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size")
+    )
     weights = seq * layers * (4 * h * h + 2 * h * inter) + preds * (h * h + vocab * h) + h * h + 2 * h
     return 6 * weights + 12 * layers * h * seq * seq
 
@@ -124,7 +126,9 @@ def device_name(backend, platform):
         return jax.devices()[0].device_kind
     import tensorflow as tf
 
-    return tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get("device_name", "GPU")
+    return tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get(
+        "device_name", "GPU"
+    )
 
 
 def time_steps(config, seq, preds, batch, *, scope, steps, until):
@@ -206,7 +210,9 @@ def run_backend(backend, args, seconds):
 
 
 def print_rows(rows):
-    print(f"{'backend':<11} {'seq':>4} {'batch':>5} {'dev':>3} {'precision':<15} {'seq/s':>9} {'TFLOP/s':>8} {'MFU':>6}  device")
+    print(
+        f"{'backend':<11} {'seq':>4} {'batch':>5} {'dev':>3} {'precision':<15} {'seq/s':>9} {'TFLOP/s':>8} {'MFU':>6}  device"
+    )
     notes = set()
     for r in rows:
         if "failed" in r or "skipped" in r:
@@ -254,7 +260,9 @@ def main(argv=None):
     if args.worker:
         return worker(args.worker, shapes, SMOKE if args.smoke else BASE, steps=args.steps,
                       seconds=args.max_seconds, smoke=args.smoke)  # fmt: skip
-    print(f"{'smoke run, tiny model' if args.smoke else 'BERT-base'}; sequence (predictions, batch per device): {shapes}")
+    print(
+        f"{'smoke run, tiny model' if args.smoke else 'BERT-base'}; sequence (predictions, batch per device): {shapes}"
+    )
     print("model FLOPs/sequence = 6*[s*L*(4h^2+2hI) + p*(h^2+V*h) + h^2+2h] + 12*L*h*s^2", flush=True)
     rows, deadline = [], time.monotonic() + args.max_seconds
     for number, backend in enumerate(args.backends):
