@@ -455,18 +455,22 @@ def test_a_second_trainer_on_the_same_folder_is_refused_while_the_first_lives(da
     assert json.loads(lock.read_text())["pid"] == os.getpid()
 
 
-def test_jax_data_parallel_over_8_devices_trains(data, tmp_path):
+JAX_RUN = ("--backend", "jax", "--device", "cpu", "--steps-per-execution", "4")
+
+
+@pytest.fixture(scope="module")
+def jax_8_devices(data, tmp_path_factory):
+    """152 steps on the JAX path, one process with 8 host devices: (its folder, its manifest)."""
+    out = tmp_path_factory.mktemp("jax8")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", KERAS_BACKEND="jax")
     # Four steps per execution, as on a TPU: progress is logged when a multiple of 25 has been passed.
-    result = subprocess.run(
-        cli_args(data, tmp_path, 152, "--backend", "jax", "--device", "cpu", "--steps-per-execution", "4"),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    result = subprocess.run(cli_args(data, out, 152, *JAX_RUN), capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    return out, json.loads((out / "manifest.json").read_text())
+
+
+def test_jax_data_parallel_over_8_devices_trains(data, jax_8_devices):
+    out, manifest = jax_8_devices
     assert manifest["backend"] == "jax" and manifest["replicas"] == 8
     assert [entry["step"] for entry in manifest["losses"]] == [28, 52, 76, 100, 128, 152]
     assert manifest["final_step"] == 152
@@ -475,5 +479,134 @@ def test_jax_data_parallel_over_8_devices_trains(data, tmp_path):
     # A JAX checkpoint is plain arrays: the TensorFlow build of the same model loads it.
     config = bert.read_bert_config(data["config"])
     model = bert.build_pretrainer(config)
-    model.load_weights(tmp_path / "model" / "pretrainer.weights.h5")
+    model.load_weights(out / "model" / "pretrainer.weights.h5")
     assert manifest["eval"]["masked_lm_accuracy"] > manifest["eval"]["most_frequent_token_accuracy"]
+
+
+# ---- several processes (hosts): issue 24 -----------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_processes(data, out, steps, *extra, count=2, devices=4):
+    """`count` trainers of one run, each with `devices` host devices, as each host would start them: the same
+    command, Keras's KERAS_DISTRIBUTION_* variables. Returns the started processes (output to p<i>.log)."""
+    port, started = free_port(), []
+    for index in range(count):
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", KERAS_BACKEND="jax",
+                   KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port}", KERAS_DISTRIBUTION_NUM_PROCESSES=str(count),
+                   KERAS_DISTRIBUTION_PROCESS_ID=str(index))
+        with open(out / f"p{index}.log", "w") as log:
+            started.append(subprocess.Popen(cli_args(data, out, steps, *JAX_RUN, *extra), stdout=log,
+                                            stderr=subprocess.STDOUT, env=env))
+    return started
+
+
+def test_two_processes_of_four_devices_train_as_one_of_eight(data, jax_8_devices, tmp_path):
+    """The same steps, seed and records: each process feeds its half of every batch, process 0 writes."""
+    trainers = start_processes(data, tmp_path, 152)
+    for trainer in trainers:
+        assert trainer.wait(timeout=600) == 0, (tmp_path / "p0.log").read_text() + (tmp_path / "p1.log").read_text()
+    one, reference = jax_8_devices
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["replicas"] == 8 and manifest["final_step"] == 152
+    assert [e["step"] for e in manifest["losses"]] == [e["step"] for e in reference["losses"]]
+    for ours, theirs in zip(manifest["losses"], reference["losses"]):
+        for key in ("loss", "mlm_loss", "nsp_loss"):
+            assert ours[key] == pytest.approx(theirs[key], abs=1e-4), (key, ours, theirs)
+    _, ours = checkpoints.load(str(tmp_path / "ckpt" / "ckpt-00000152.npz"))
+    _, theirs = checkpoints.load(str(one / "ckpt" / "ckpt-00000152.npz"))
+    for a, b in zip(ours, theirs, strict=True):  # weights and optimizer state
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert manifest["eval"]["masked_lm_accuracy"] == pytest.approx(reference["eval"]["masked_lm_accuracy"], abs=1e-3)
+    # Process 0 alone writes: one lock holder, one set of TensorBoard events; the other says it is done.
+    assert json.loads((tmp_path / "ckpt" / checkpoints.LOCK_NAME).read_text())["pid"] != trainers[1].pid
+    assert len(glob.glob(str(tmp_path / "ckpt" / "train" / "events.out.tfevents.*"))) == 1
+    assert "process 1 of 2: trained phase1 to step 152" in (tmp_path / "p1.log").read_text()
+
+
+def test_a_lost_process_stops_the_other_and_a_rerun_resumes(data, tmp_path, caplog):
+    """SIGKILL to process 1 after the first checkpoint: process 0 stops within the heartbeat timeout with one
+    error line, no partial checkpoint stays, and one process resumes from the last checkpoint."""
+    ckpt = tmp_path / "ckpt"
+    trainers = start_processes(data, tmp_path, 100_000, "--save-checkpoints-steps", "8", "--heartbeat-timeout", "5")
+    try:
+        deadline = time.time() + 300
+        while not checkpoints.listing(str(ckpt)):
+            assert time.time() < deadline and all(t.poll() is None for t in trainers), (tmp_path / "p0.log").read_text()
+            time.sleep(0.1)
+        # The trainer itself, under the command's supervising process.
+        trainer = next(int(pid) for pid in open(f"/proc/{trainers[1].pid}/task/{trainers[1].pid}/children").read().split())
+        os.kill(trainer, signal.SIGKILL)
+        killed = time.time()
+        assert trainers[0].wait(timeout=120) == 1
+        assert time.time() - killed < 60
+    finally:
+        for t in trainers:
+            t.kill()
+            t.wait()
+    log = (tmp_path / "p0.log").read_text()
+    errors = [line for line in log.splitlines() if re.match(r"\d{4}-\d\d-\d\d [\d:,]+ ERROR ", line)]
+    assert len(errors) == 1 and "another process of the run was lost" in errors[0], log
+    assert "resumes from the last checkpoint" in errors[0]
+    assert "ended by signal 9 (SIGKILL)" in (tmp_path / "p1.log").read_text()
+    assert not (tmp_path / "manifest.json").exists()
+    steps = [step for step, _ in checkpoints.listing(str(ckpt))]
+    for _, path in checkpoints.listing(str(ckpt)):  # whole checkpoints, each readable
+        assert checkpoints.load(path)[0]["step"] == checkpoints.step_of(path)
+
+    # One process (this one: TensorFlow reads the JAX run's checkpoints) resumes at the last step saved and
+    # finishes 8 steps later; what a writer killed mid-write left is removed.
+    (ckpt / "ckpt-99999999.npz.tmp").write_bytes(b"half")
+    caplog.set_level(logging.INFO)
+    try:
+        train_cli.cli(cli_args(data, tmp_path, steps[-1] + 8)[2:])
+    finally:
+        checkpoints.release_locks()
+    assert f"resumed from {ckpt}/ckpt-{steps[-1]:08d}.npz at step {steps[-1]}" in caplog.text
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["start_step"] == steps[-1] and manifest["final_step"] == steps[-1] + 8
+    assert [s["start_step"] for s in manifest["sessions"]] == [0, steps[-1]]
+    assert not glob.glob(str(ckpt / "*.tmp"))
+
+
+def test_several_processes_need_jax_and_are_found_where_jax_finds_them(data, tmp_path, caplog, monkeypatch):
+    from bert_pretraining.training import processes
+
+    caplog.set_level(logging.INFO)
+    with pytest.raises(SystemExit) as stopped:
+        train_cli.cli(cli_args(data, tmp_path, 2, "--num-processes", "2", "--process-id", "0",
+                               "--coordinator-address", "127.0.0.1:1")[2:])
+    assert stopped.value.code == 1
+    assert "training over several processes (--num-processes 2) needs the JAX backend: set train.backend: jax" in caplog.text
+    assert not (tmp_path / "ckpt").exists()
+    # Which environments ask for several processes: Keras's variables, a Slurm job step (srun) of several tasks,
+    # a TPU slice of several workers; not one process, nor a Slurm batch script that asked for several tasks.
+    slurm = {"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n[1-2]", "SLURM_NTASKS": "2", "SLURM_PROCID": "1",
+             "SLURM_LOCALID": "0"}  # fmt: skip
+    cases = [
+        ({}, None),
+        ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "1"}, None),
+        ({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, "KERAS_DISTRIBUTION_NUM_PROCESSES=2"),
+        ({"KERAS_DISTRIBUTION_JOB_ADDRESSES": "10.0.0.1:1234,10.0.0.2:2345"}, "names 2 processes"),
+        (slurm, None),
+        (dict(slurm, SLURM_STEP_ID="0"), "a Slurm job step of 2 tasks"),
+        (dict(slurm, SLURM_STEP_ID="0", SLURM_NTASKS="1"), None),
+        ({"TPU_WORKER_HOSTNAMES": "w0,w1,w2,w3"}, "a TPU slice of 4 workers"),
+        ({"TPU_WORKER_HOSTNAMES": "w0"}, None),
+    ]
+    for environ, says in cases:
+        reason = processes.requested(environ)
+        assert (reason is None) if says is None else (says in reason), (environ, reason)
+    assert processes.requested({"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}, num_processes=1) is None
+    # In a Slurm step, keras.distribution.initialize() passes nothing on, and JAX reads the rest from the step (the
+    # README's sbatch/srun command): the first node as the coordinator, a port from the job id, count, index.
+    from jax._src.clusters import ClusterEnv
+
+    for name, value in dict(slurm, SLURM_STEP_ID="0").items():
+        monkeypatch.setenv(name, value)
+    assert ClusterEnv.auto_detect_unset_distributed_params(None, None, None, None, None, 10) == ("n1:61447", 2, 1, [0])

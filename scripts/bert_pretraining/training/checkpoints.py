@@ -90,6 +90,17 @@ def listing(model_dir):
     )
 
 
+def remove_partial(model_dir):
+    """Remove the temporary files of checkpoints a killed trainer was writing (save's `.tmp`); the caller holds
+    the model dir's lock, so no live trainer writes them."""
+    if not gfile().isdir(model_dir):
+        return []
+    names = [name for name in gfile().listdir(model_dir) if name.endswith(".tmp") and NAME.fullmatch(name[:-4])]
+    for name in names:
+        gfile().remove(os.path.join(model_dir, name))
+    return names
+
+
 # ---- save and restore ------------------------------------------------------------------------------------------
 
 

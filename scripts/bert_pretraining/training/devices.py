@@ -27,10 +27,13 @@ def distribution(*, backend, device):
     import keras
 
     if backend == "jax":
-        # Cloud TPU VMs: JAX sees every TPU core; DataParallel splits each batch over them.
+        # Cloud TPU VMs: JAX sees every TPU core; DataParallel splits each batch over them. Several processes: the
+        # devices of all; each process feeds its share of the batch (input_pipeline), which Keras must not shard.
         devices = keras.distribution.list_devices(None if device == "auto" else device)
         if len(devices) > 1:
-            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            keras.distribution.set_distribution(
+                keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+            )
         return contextlib.nullcontext, len(devices), devices[0].split(":")[0].lower()
     check_backend(backend=backend, device=device, tpu_name=None)
     if device == "cpu" and tf.config.list_physical_devices("GPU"):

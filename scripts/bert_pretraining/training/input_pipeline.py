@@ -99,11 +99,15 @@ def make_dataset(
     seed=0,
     shuffle_buffer=10000,
     cycle_length=8,
+    num_shards=1,
+    shard_index=0,
 ):
     """Batches of (inputs, labels, sample weights).
 
     Training: an endless, shuffled stream; equal `seed`s give equal streams. Evaluation: every example once,
-    in file order, the last batch possibly short.
+    in file order, the last batch possibly short. `num_shards` > 1 (training over several processes): the
+    `shard_index`-th of that many equal slices of each batch, parsed alone; the processes' slices, in order, are
+    the one batch a single process would get (keras.distribution.DataParallel joins them so).
     """
     files = list_files(files)
     compressions, names = record_formats(files, max_seq_length, max_predictions_per_seq)
@@ -124,5 +128,8 @@ def make_dataset(
         ds = ds.flat_map(read)
     # Whole training batches: every step, and every replica's slice of it, has the same shape.
     ds = ds.batch(batch_size, drop_remainder=training)
+    if num_shards > 1:
+        share = batch_size // num_shards
+        ds = ds.map(lambda batch: batch[shard_index * share : (shard_index + 1) * share])
     ds = ds.map(lambda batch: to_model_io(tf.io.parse_example(batch, spec), names), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

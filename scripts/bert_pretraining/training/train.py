@@ -6,17 +6,22 @@ far) and train to its `num_train_steps` with a checkpoint every `save_checkpoint
 then keep the final weights, evaluate on held-out shards and write a JSON manifest, last. Every path may be
 local or gs://.
 
+Several processes (hosts) train one model when the environment or the command line asks for it (processes.py):
+each reads its share of every batch, process 0 alone writes checkpoints, events, weights and the manifest.
+
 Keras fixes its backend when first imported, and importing TensorFlow imports it: the entry point
 (train_cli.py: the command line and the Snakemake job) chooses the backend before it imports this file.
 """
 
 import logging
+import os
 import time
 
 from bert_pretraining.training import checkpoints
 from bert_pretraining.training import devices
 from bert_pretraining.training import evaluate
 from bert_pretraining.training import input_pipeline
+from bert_pretraining.training import processes
 from bert_pretraining.training import train_settings
 from bert_pretraining.logs import PipelineError
 from bert_pretraining.training.train_callback import Monitor, format_seconds, stop_on_signals
@@ -56,15 +61,19 @@ def train(
     bert_config, config_hash, model_dir = checkpoints.config_folder(
         model_dir, bert_config_path=bert_config_path, vocab_path=vocab_path
     )
-    checkpoints.lock(model_dir)  # before reading its checkpoints, and before the devices talk; held until exit
+    # Before any device is touched: a no-op with one process, or once the command line has started them.
+    index, count = processes.start(backend=backend, environ=os.environ)
+    if index == 0:  # the writer; the others read only. Before reading its checkpoints; held until exit
+        checkpoints.lock(model_dir)
     scope, replicas, platform = devices.distribution(backend=backend, device=device)
     precision = devices.choose_precision(setting=mixed_precision, platform=platform)
     keras.mixed_precision.set_dtype_policy(precision)
     log.info(
-        "backend %s, %d %s replica(s), %s, model config %s, model dir %s",
+        "backend %s, %d %s replica(s) over %d process(es), %s, model config %s, model dir %s",
         backend,
         replicas,
         platform,
+        count,
         precision,
         config_hash,
         model_dir,
@@ -73,7 +82,8 @@ def train(
     with scope():
         model = bert.build_pretrainer(bert_config)
     run = dict(scope=scope, config_hash=config_hash, bert_config=bert_config, seed=seed)
-    run.update(backend=backend, platform=platform, replicas=replicas, precision=precision)
+    run.update(backend=backend, platform=platform, replicas=replicas, precision=precision, process=index,
+               processes=count)
     summaries = []
     for number, (phase, files) in enumerate(zip(train_settings.phases(settings), (train_files, phase2_train_files)), 1):
         # Phase 2 starts from the weights phase 1 ended with, which are in `model` now (trained or restored).
@@ -117,7 +127,8 @@ def train_phase(
     error = train_settings.batch_size_error(section, batch_size, micro_steps, run["replicas"])
     if error:
         raise PipelineError(error)
-    checkpoints.lock(model_dir)  # phase 1's is held already; phase 2's folder has one of its own
+    if run["process"] == 0:
+        checkpoints.lock(model_dir)  # phase 1's is held already; phase 2's folder has one of its own
     schedule, optimizer = compile_phase(model, run, learning_rate=learning_rate, warmup_steps=warmup_steps,
                                         num_train_steps=num_train_steps, micro_steps=micro_steps,
                                         jit_compile=jit_compile, steps_per_execution=steps_per_execution)
@@ -130,12 +141,14 @@ def train_phase(
         meta["sessions"] = meta["sessions"] + [{"start_step": start_step, "started": checkpoints.utc_now()}]
         # A resumed run shuffles with a seed of its own, as TPUEstimator's restarted input_fn did, rather than
         # replaying the first batches the run already trained on.
+        # Every process reads the same stream and keeps its share of each batch: together, the batches of one.
         dataset = input_pipeline.make_dataset(train_files, batch_size // micro_steps, max_seq_length,
                                               max_predictions_per_seq, training=True, seed=run["seed"] + start_step,
-                                              shuffle_buffer=shuffle_buffer)
+                                              shuffle_buffer=shuffle_buffer, num_shards=run["processes"],
+                                              shard_index=run["process"])
         monitor = Monitor(schedule=schedule, model_dir=model_dir, meta=meta, start_step=start_step,
                           total_steps=num_train_steps, batch_size=batch_size, save_every=save_checkpoints_steps,
-                          keep=keep_checkpoints, log_every=log_every_steps)
+                          keep=keep_checkpoints, log_every=log_every_steps, writer=run["process"] == 0)
         fit(model, dataset, monitor, name, micro_batches=(num_train_steps - start_step) * micro_steps)
         last_saved, meta["history"] = monitor.last_saved, monitor.windows.history
 
@@ -179,7 +192,10 @@ def resume(model, optimizer, name, model_dir, run):
         sessions=[],
         history=[],
     )
+    if run["process"] == 0:  # it holds the lock: a temporary file there is what a killed run left
+        checkpoints.remove_partial(model_dir)
     newest = checkpoints.listing(model_dir)[-1:]
+    processes.agree(newest[0][0] if newest else -1, f"newest checkpoint step in {model_dir}")
     if newest:
         with run["scope"]():
             meta = checkpoints.restore(model, newest[0][1], config_hash=run["config_hash"])
@@ -209,9 +225,9 @@ def fit(model, dataset, monitor, name, *, micro_batches):
     before the run stops (Interrupted)."""
     with stop_on_signals(monitor):
         model.fit(dataset, epochs=1, steps_per_epoch=micro_batches, callbacks=[monitor], verbose=0, shuffle=False)
-    if monitor.signal:
+    if monitor.stopped:
         raise Interrupted(
-            f"training stopped by signal {monitor.signal} at step {monitor.last_saved} of {name}; "
+            f"training stopped by signal {monitor.stopped} at step {monitor.last_saved} of {name}; "
             "its checkpoint is saved: run again to resume"
         )
 
@@ -266,28 +282,20 @@ def phase_summary(
 def main(*, manifest_path, final_model_dir, eval_files, phase2_eval_files, eval_batch_size, eval_steps, **settings):
     """Train, keep the final weights, evaluate them on the last phase's held-out shard, write the manifest (train's
     summary) and print the metrics. `settings`: train()'s arguments. The model dirs stay locked until the
-    manifest is written."""
+    manifest is written. With several processes, process 0 does all after training, and the others wait."""
     try:
         model, summary = train(**settings)
-        export_model(
-            model,
-            bert_config_path=settings["bert_config_path"],
-            vocab_path=settings["vocab_path"],
-            out_dir=final_model_dir,
-        )
-        files = phase2_eval_files if summary["previous_phases"] else eval_files
-        if files:
-            summary["eval"] = evaluate.evaluate(
-                model,
-                files=files,
-                batch_size=eval_batch_size,
-                max_seq_length=summary["max_seq_length"],
-                max_predictions_per_seq=summary["max_predictions_per_seq"],
-                max_steps=eval_steps,
-            )
-        write_manifest(summary, manifest_path)  # last: its presence marks a finished run
+        index, count = processes.current()
+        if index == 0:
+            files = phase2_eval_files if summary["previous_phases"] else eval_files
+            write_outputs(model, summary, settings, manifest_path=manifest_path, final_model_dir=final_model_dir,
+                          eval_files=files, eval_batch_size=eval_batch_size, eval_steps=eval_steps)
+        processes.barrier("outputs written")  # the others end once process 0 has written everything
     finally:
         checkpoints.release_locks()
+    if index:
+        print(f"process {index} of {count}: trained {summary['phase']} to step {summary['final_step']}")
+        return summary
     last = summary["losses"][-1] if summary["losses"] else {}
     print(
         f"trained {summary['phase']} to step {summary['final_step']} in {format_seconds(summary['train_seconds'])}"
@@ -295,3 +303,42 @@ def main(*, manifest_path, final_model_dir, eval_files, phase2_eval_files, eval_
         + "".join(f", {k} {v:.4f}" for k, v in summary.get("eval", {}).items() if isinstance(v, float))
     )
     return summary
+
+
+def write_outputs(model, summary, settings, *, manifest_path, final_model_dir, eval_files, eval_batch_size, eval_steps):
+    """The final weights, the held-out metrics (into `summary`) and, last, the manifest. With several processes,
+    from a copy of the model on this process's devices alone: the distributed model runs only with every process
+    taking part, and the others are done."""
+    if processes.current()[1] > 1:
+        model = local_copy(model, settings)
+    export_model(
+        model,
+        bert_config_path=settings["bert_config_path"],
+        vocab_path=settings["vocab_path"],
+        out_dir=final_model_dir,
+    )
+    if eval_files:
+        summary["eval"] = evaluate.evaluate(
+            model,
+            files=eval_files,
+            batch_size=eval_batch_size,
+            max_seq_length=summary["max_seq_length"],
+            max_predictions_per_seq=summary["max_predictions_per_seq"],
+            max_steps=eval_steps,
+        )
+    write_manifest(summary, manifest_path)  # last: its presence marks a finished run
+
+
+def local_copy(model, settings):
+    """`model`'s weights in a model on this process's devices alone."""
+    import keras
+
+    from bert_pretraining.modeling import model as bert
+
+    bert_config, _, _ = checkpoints.config_folder(
+        "", bert_config_path=settings["bert_config_path"], vocab_path=settings["vocab_path"]
+    )
+    keras.distribution.set_distribution(None)
+    copy = bert.build_pretrainer(bert_config)
+    copy.set_weights([variable.numpy() for variable in model.weights])
+    return copy

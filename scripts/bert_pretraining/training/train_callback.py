@@ -12,6 +12,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from bert_pretraining.training import checkpoints
+from bert_pretraining.training import processes
 
 log = logging.getLogger("train")
 
@@ -42,9 +43,12 @@ class Windows:
 class Monitor(keras.callbacks.Callback):
     """After every step (or execution of several): log, summarise, checkpoint, honour a stop request.
 
-    `meta`: the checkpoint's meta so far; each checkpoint saved adds this session's time and log windows to it."""
+    `meta`: the checkpoint's meta so far; each checkpoint saved adds this session's time and log windows to it.
+    `writer`: whether this process writes checkpoints and events (process 0 of several; the others log only)."""
 
-    def __init__(self, *, schedule, model_dir, meta, start_step, total_steps, batch_size, save_every, keep, log_every):
+    def __init__(
+        self, *, schedule, model_dir, meta, start_step, total_steps, batch_size, save_every, keep, log_every, writer
+    ):
         super().__init__()
         self.schedule, self.model_dir, self.meta = schedule, model_dir, meta
         self.start_step, self.total_steps, self.batch_size = start_step, total_steps, batch_size
@@ -53,10 +57,11 @@ class Monitor(keras.callbacks.Callback):
         self.windows = Windows(
             start_step=start_step, batch_size=batch_size, history=meta["history"], session=len(meta["sessions"]) - 1
         )
-        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+        self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "train")) if writer else None
         self.previous = self.last_saved = start_step
         self.started = time.time()
-        self.signal = 0
+        self.signal = 0  # set by stop_on_signals
+        self.stopped = 0  # the signal training stopped for: with several processes, any process's, at one step
 
     def on_train_batch_end(self, batch, logs=None):
         # With steps_per_execution > 1 this runs every few steps: act when a multiple has been passed. Keras counts
@@ -66,9 +71,11 @@ class Monitor(keras.callbacks.Callback):
         passed = lambda every: step // every > previous // every  # noqa: E731
         if passed(self.log_every) or step == self.total_steps:
             self.report(step, logs)
-        if passed(self.save_every) or step == self.total_steps or self.signal:
+        stop = processes.any_signal(self.signal)  # every process stops at the same step
+        if passed(self.save_every) or step == self.total_steps or stop:
             self.save(step)
-        if self.signal:
+        if stop:
+            self.stopped = stop
             self.model.stop_training = True
 
     def report(self, step, logs):
@@ -87,9 +94,13 @@ class Monitor(keras.callbacks.Callback):
             seq_per_s,
             format_seconds(left),
         )
-        write_scalars(self.writer, step, {**means, "learning_rate": lr, "sequences_per_second": seq_per_s})
+        if self.writer:
+            write_scalars(self.writer, step, {**means, "learning_rate": lr, "sequences_per_second": seq_per_s})
 
     def save(self, step):
+        if not self.writer:  # another process writes the run's checkpoints
+            self.last_saved = step
+            return
         if keras.backend.backend() == "jax":
             self.model.jax_state_sync()  # JAX keeps the training state outside the variables during fit.
         meta = dict(self.meta, train_seconds=self.train_seconds(), history=self.windows.history)

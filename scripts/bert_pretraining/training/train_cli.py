@@ -4,7 +4,9 @@
         --train-files pretraining_data/shard_0000.tfrecord ... --eval-files pretraining_data/shard_0009.tfrecord \\
         --model-dir gs://BUCKET/bert_model --manifest manifest.json --final-model-dir trained_model --backend jax
 
-Its training options are train_settings.KEYS, with the config schema's defaults (`--help` lists them). Keras
+Its training options are train_settings.KEYS, with the config schema's defaults (`--help` lists them). Several
+processes (hosts) train one model when --num-processes or Keras's KERAS_DISTRIBUTION_* variables name more than
+one, or in a Slurm job step or TPU slice of several (processes.py): each runs this same command. Keras
 fixes its backend when first imported, and importing TensorFlow imports it: both entries set KERAS_BACKEND
 before they import train.py.
 """
@@ -15,6 +17,7 @@ import os
 import sys
 
 from bert_pretraining.training import checkpoints
+from bert_pretraining.training import processes
 from bert_pretraining.training import train_settings
 from bert_pretraining.logs import PipelineError, rule_log
 
@@ -35,18 +38,43 @@ def parse_args(argv):
     )
     p.add_argument("--manifest", required=True, help="JSON manifest to write, last (local or gs://)")
     p.add_argument("--final-model-dir", required=True, help="folder for the final weights (local or gs://)")
+    add_process_arguments(p)
     train_settings.add_arguments(p, keys=SETTINGS)
     args = p.parse_args(argv)
     return args, train_settings.from_args(p, args, keys=SETTINGS)
+
+
+def add_process_arguments(p):
+    """Training over several processes (processes.py); unset, Keras's KERAS_DISTRIBUTION_* variables or what JAX
+    detects (Slurm, TPU slices) decide."""
+    p.add_argument("--coordinator-address", help="host:port of process 0 (keras.distribution.initialize's "
+                   "job_addresses; else KERAS_DISTRIBUTION_JOB_ADDRESSES, or what JAX detects)")
+    p.add_argument("--num-processes", type=int, help="processes that train together (else "
+                   "KERAS_DISTRIBUTION_NUM_PROCESSES, or what JAX detects)")
+    p.add_argument("--process-id", type=int, help="this process's index, 0 for the one that writes (else "
+                   "KERAS_DISTRIBUTION_PROCESS_ID, or what JAX detects)")
+    p.add_argument("--heartbeat-timeout", type=int, help="seconds after which a silent process counts as lost and "
+                   "the others stop (default: JAX's 100)")
 
 
 def cli(argv):
     args, settings = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ["KERAS_BACKEND"] = settings["backend"]
+    reason = processes.requested(os.environ, args.num_processes)
+    try:
+        processes.check_backend(settings["backend"], reason)
+        if processes.supervising(os.environ, reason):
+            sys.exit(processes.supervise(processes.trainer_command(argv), os.environ, reason))
+    except PipelineError as error:
+        logging.error("%s", error)
+        sys.exit(1)
     from bert_pretraining.training import train
 
     try:
+        processes.start(backend=settings["backend"], environ=os.environ, coordinator_address=args.coordinator_address,
+                        num_processes=args.num_processes, process_id=args.process_id,
+                        heartbeat_timeout=args.heartbeat_timeout)
         train.main(
             **settings,
             bert_config_path=args.bert_config,
