@@ -255,6 +255,32 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
             assert standin.resources == {}
             assert not failed.exists()
 
+            # A two-host slice (v4-16: two workers of 4 devices) trains the same examples as one run of 8 devices,
+            # into a model dir of its own: each worker runs the real startup script and training command, process
+            # 0 writes the checkpoints and the one manifest that comes back.
+            slice_dir, sliced = "gs://test-bucket/run/slice_checkpoints", tmp_path / "sliced"
+            manifest = tpu.train_on_tpu(
+                tpu=dict(section_defaults("tpu"), **dict(TPU, accelerator_type="v4-16")),
+                bucket_url="gs://test-bucket/run",
+                model_dir=slice_dir,
+                records=records[:-1],
+                held_out=records[-1],
+                phase2_records=[],
+                phase2_held_out=[],
+                manifest_path=str(sliced / "manifest.json"),
+                model_path=str(sliced / "model"),
+                bert_config=str(results / "bert_model" / "bert_config.json"),
+                vocab=str(results / "bert_model" / "vocab.txt"),
+                **dict(train_settings.defaults(), **dict(SMALL["train"], num_train_steps=10, eval_steps=1),
+                       max_seq_length=64, max_predictions_per_seq=10),
+            )  # fmt: skip
+            assert manifest["final_step"] == 10 and manifest["tpu"]["hosts"] == 2 and standin.resources == {}
+            for worker in (0, 1):
+                console = (tmp_path / "vms" / "bert-test-1" / f"worker-{worker}" / "console.log").read_text()
+                assert f"process {worker} of 2" in console and "8 devices in all" in console, console[-3000:]
+            assert [o for o in list_objects(env, slice_dir) if "/ckpt-" in o][-1].endswith("/ckpt-00000010.npz")
+            assert (sliced / "model" / "pretrainer.weights.h5").stat().st_size > 0
+
 
 def test_a_rerun_follows_the_tpu_it_started_instead_of_starting_another(tmp_path, monkeypatch):
     from bert_pretraining.cloud import tpu
