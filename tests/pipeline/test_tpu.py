@@ -278,6 +278,7 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
             for worker in (0, 1):
                 console = (tmp_path / "vms" / "bert-test-1" / f"worker-{worker}" / "console.log").read_text()
                 assert f"process {worker} of 2" in console and "8 devices in all" in console, console[-3000:]
+            assert "process 1 of 2: trained phase1 to step 10" in console, console[-3000:]  # worker 1 ended well
             assert [o for o in list_objects(env, slice_dir) if "/ckpt-" in o][-1].endswith("/ckpt-00000010.npz")
             assert (sliced / "model" / "pretrainer.weights.h5").stat().st_size > 0
 
