@@ -8,7 +8,7 @@ from snakemake.utils import validate
 # modules: the environment Snakemake runs in needs none of the stages' packages).
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 from bert_pretraining import config_validation
-from bert_pretraining.cloud import bucket
+from bert_pretraining.cloud import bucket, tpu_slices
 from bert_pretraining.derived_config import resolve_strip_accents
 from bert_pretraining.logs import PipelineError
 from bert_pretraining.modeling.bert_config import make_bert_config
@@ -116,6 +116,8 @@ def check_config():
             )
     if TPU and not BUCKET:
         raise WorkflowError("tpu.name is set but bucket is not: a TPU VM trains from a Cloud Storage bucket")
+    if TPU and tpu_slices.accelerator_type_error(TPU["accelerator_type"]):
+        raise WorkflowError(tpu_slices.accelerator_type_error(TPU["accelerator_type"]))
     if TPU and not TPU["project"]:
         raise WorkflowError("tpu.project: name the Google Cloud project that the TPU belongs to")
     if TPU and not MODEL_DIR.startswith("gs://"):

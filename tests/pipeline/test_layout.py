@@ -126,7 +126,7 @@ def test_the_workflows_parse_imports_only_the_configs_contracts(tmp_path):
     loaded = set(json.loads(line[-1][len("MODULES "):]))
     ours = {name for name in loaded if name.startswith("bert_pretraining.")}
     contracts = {"config_validation", "derived_config", "logs", "atomic", "script_imports", "training.train_settings",
-                 "cloud.bucket",
+                 "cloud.bucket", "cloud.tpu_slices",
                  "modeling.bert_config", "text.wordpiece_vocab", "text.wordpiece_tokenizer", "text.chars"}
     folders = {"text", "examples", "modeling", "training", "cloud", "report"}
     assert ours - {f"bert_pretraining.{name}" for name in contracts | folders} == set(), sorted(ours)

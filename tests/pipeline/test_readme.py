@@ -56,6 +56,8 @@ COMMANDS = {
     ("On a Cloud TPU", ".venv/bin/snakemake -n train --configfile recipe.yaml"): "test_tpu_dry_run",
     ("On a Cloud TPU", ".venv/bin/snakemake --cores 8 train --configfile recipe.yaml"): "test_tpu_dry_run",
     ("Measured figures", ".venv/bin/python bench/bench_data.py"): "test_benchmarks_accept_the_readme_flags",
+    ("On an accelerator", ".venv/bin/python bench/bench_device.py"): "test_benchmarks_accept_the_readme_flags",
+    ("On an accelerator", ".venv/bin/python bench/bench_device.py --smoke"): "test_device_benchmark_smoke_run",
     ("What the recipe's full run costs on one machine", ".venv/bin/python bench/bench_scale.py --lines 1000000 "
                                                         "10000000"): "test_benchmarks_accept_the_readme_flags",
 }
@@ -341,6 +343,16 @@ def test_benchmarks_accept_the_readme_flags():
         assert process.returncode == 0, f"{script} --help: {err}"
         options = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", out.split("options:")[-1]))
         assert flags[script] <= options, f"{script} does not take {flags[script] - options}"
+
+
+def test_device_benchmark_smoke_run(tmp_path):
+    """The accelerator benchmark's smoke run, as typed: both backends train a tiny model on what this machine has
+    (a CPU in CI, which it says)."""
+    (command,) = commands_of("test_device_benchmark_smoke_run")
+    out = typed(checkout(tmp_path / "checkout"), command, timeout=300).stdout
+    rows = [line.split() for line in out.splitlines() if line.startswith(("tensorflow ", "jax "))]
+    assert {row[0] for row in rows} == {"tensorflow", "jax"} and all(float(row[5]) > 0 for row in rows), out
+    assert "no accelerator present" in out or "MFU" in out
 
 
 def test_torch_cpu_build_satisfies_the_pin():

@@ -79,9 +79,10 @@ def test_startup_script_trains_from_the_bucket_and_reports_failures():
         train_command(python="p", settings=missing, bert_config="c", vocab="v", train_files=[], eval_files=[],
                       phase2_files=([], []), model_dir="m", run_url="r")  # fmt: skip
     script = startup_script(
-        code_url="gs://b/code", setup=["echo setup"], command=command, error_url="gs://b/bert_model/trained/error.log"
+        code_url="gs://b/code", setup=["echo setup"], command=command, error_dir="gs://b/bert_model/trained/errors/n-1"
     )
     assert script.startswith("#!/bin/bash\n") and "gsutil -m -q rsync -r gs://b/code code" in script
+    assert 'gs://b/bert_model/trained/errors/n-1/worker-"$worker".log' in script  # each worker its own log
     assert script.index("echo setup") < script.index("code/scripts/train_cli.py")
     resource = queued_resource(
         {
@@ -109,15 +110,82 @@ def test_tpu_needs_a_bucket_and_jax(tmp_path):
     cases = {
         "tpu.name is set but bucket is not": dict(tpu=TPU, train={"backend": "jax"}),
         "train.backend must be jax with a TPU": dict(tpu=TPU, bucket="test-bucket", train={"backend": "tensorflow"}),
+        "tpu.accelerator_type: 'v4-12' is not a TPU type the pipeline can map to hosts": dict(
+            tpu=dict(TPU, project="p", accelerator_type="v4-12"), bucket="test-bucket", train={"backend": "jax"}
+        ),
     }
     folders = [tmp_path / str(i) for i in range(len(cases))]
     for folder, sections in zip(folders, cases.values()):
         folder.mkdir()
         write_config(folder, **sections)
-    with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:  # two dry-runs at once
+    with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:  # the dry-runs at once
         results = pool.map(lambda folder: snakemake(folder, "-n", "train", check=False), folders)
     for says, result in zip(cases, results):
         assert says in result.stdout + result.stderr
+
+
+def test_slices_map_to_hosts():
+    from bert_pretraining.cloud.tpu_slices import slice_hosts
+
+    # (hosts, JAX devices a host): names count TensorCores for v2-v4 and v5p, chips for v5e and v6e
+    expected = {"v2-8": (1, 8), "v3-32": (4, 8), "v4-8": (1, 4), "v4-16": (2, 4), "v5p-16": (2, 4),
+                "v5litepod-1": (1, 1), "v5litepod-8": (1, 8), "v5litepod-16": (4, 4), "v5litepod-256": (64, 4),
+                "v6e-8": (1, 8), "v6e-16": (4, 4)}  # fmt: skip
+    assert {name: slice_hosts(name) for name in expected} == expected
+    for wrong in ("v4-12", "v5litepod-12", "v5litepod-512", "v2-4", "v7-8", "tpu"):
+        with pytest.raises(ValueError, match=f"tpu.accelerator_type: '{wrong}' is not a TPU type"):
+            slice_hosts(wrong)
+
+
+def test_a_slice_runs_on_every_worker_and_a_lost_worker_restarts_it(tmp_path, monkeypatch, caplog):
+    """A two-host slice (v4-16) runs the real startup script on both workers, each with its number and what JAX
+    needs to find its peer; losing worker 1 is a preemption: the slice is deleted and requested again, and the
+    one result (process 0's manifest) comes back. The command stands in for training (tested above)."""
+    from bert_pretraining.cloud import tpu
+
+    with gcs_emulator(tmp_path / "gcs") as gcs:
+        env = dict(gcs["env"], PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+        subprocess.run(["gsutil", "-q", "cp", "-", "gs://test-bucket/p/code/README"], input="code", text=True,
+                       env=env, check=True)  # fmt: skip
+        # Worker 0 writes the manifest on the slice's second start; worker 1 says it trains, and is lost the
+        # first time it does.
+        run_url, starts = "gs://test-bucket/p/trained", tmp_path / "starts"
+        code = (
+            "import os, subprocess, sys, time\n"
+            "e = os.environ; me = e['KERAS_DISTRIBUTION_PROCESS_ID']\n"
+            "print('worker', e['TPU_WORKER_ID'], 'process', me, 'of', e['KERAS_DISTRIBUTION_NUM_PROCESSES'],"
+            " 'at', e['KERAS_DISTRIBUTION_JOB_ADDRESSES'], e['XLA_FLAGS'], flush=True)\n"
+            "if me == '1': print('training', flush=True); time.sleep(600)\n"
+            f"open({str(starts)!r}, 'a').write('start\\n')\n"
+            f"if len(open({str(starts)!r}).readlines()) == 1: time.sleep(600)\n"
+            f"subprocess.run(['gsutil', '-q', 'cp', '-', '{run_url}/manifest.json'], input='{{}}', text=True,"
+            " check=True)\n"
+        )
+        startup = tpu.startup_script(
+            code_url="gs://test-bucket/p/code", setup=["echo set up"], command=[sys.executable, "-c", code],
+            error_dir=f"{run_url}/errors/{tpu.NODE_ID}",
+        )  # fmt: skip
+        with TpuStandIn(tmp_path / "vms", env, lose=("^training", 1)) as standin:
+            for key, value in dict(env, TPU_EMULATOR_HOST=standin.url).items():
+                monkeypatch.setenv(key, value)
+            config = dict(TPU, accelerator_type="v4-16", runtime_version="tpu-ubuntu2204-base", keep=False,
+                          max_preemptions=1)  # fmt: skip
+            with caplog.at_level("INFO", logger="tpu"):
+                used = tpu.follow(tpu.tpu_client(), config, startup=startup, run_url=run_url,
+                                  model_dir="gs://test-bucket/p/ck", total_steps=5)  # fmt: skip
+            first, second = (
+                f"projects/test-project/locations/us-central1-a/queuedResources/bert-test-{n}" for n in (1, 2)
+            )
+            assert used == [first, second] and standin.lost == [(first, 1)] and standin.resources == {}
+            assert "is ACTIVE (VM REPAIRING: worker 1 lost)" in caplog.text and "2 workers" in caplog.text
+            for node in ("bert-test-1", "bert-test-2"):
+                envs = [standin.envs[node, worker] for worker in (0, 1)]
+                assert len({e["KERAS_DISTRIBUTION_JOB_ADDRESSES"] for e in envs}) == 1
+                for worker, e in enumerate(envs):
+                    console = (tmp_path / "vms" / node / f"worker-{worker}" / "console.log").read_text()
+                    address = e["KERAS_DISTRIBUTION_JOB_ADDRESSES"]
+                    assert "set up" in console and f"worker {worker} process {worker} of 2 at {address} " in console
+                    assert "--xla_force_host_platform_device_count=4" in console, console
 
 
 def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
@@ -145,7 +213,7 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
             assert manifest["model_dir"].startswith("gs://test-bucket/run/bert_model/checkpoints/")
             assert standin.resources == {}  # both TPUs deleted
             assert ("DELETE", f"/v2/{first}") in standin.calls and ("DELETE", f"/v2/{second}") in standin.calls
-            console = (tmp_path / "vms" / "bert-test-2" / "console.log").read_text()
+            console = (tmp_path / "vms" / "bert-test-2" / "worker-0" / "console.log").read_text()
             assert f"resumed from {manifest['model_dir']}/ckpt-{manifest['start_step']:08d}.npz" in console
             log = (tmp_path / "results" / "logs" / "train" / "train.log").read_text()
             assert "SUSPENDED" in log and "training finished" in log
@@ -186,6 +254,33 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
                 )
             assert standin.resources == {}
             assert not failed.exists()
+
+            # A two-host slice (v4-16: two workers of 4 devices) trains the same examples as one run of 8 devices,
+            # into a model dir of its own: each worker runs the real startup script and training command, process
+            # 0 writes the checkpoints and the one manifest that comes back.
+            slice_dir, sliced = "gs://test-bucket/run/slice_checkpoints", tmp_path / "sliced"
+            manifest = tpu.train_on_tpu(
+                tpu=dict(section_defaults("tpu"), **dict(TPU, accelerator_type="v4-16")),
+                bucket_url="gs://test-bucket/run",
+                model_dir=slice_dir,
+                records=records[:-1],
+                held_out=records[-1],
+                phase2_records=[],
+                phase2_held_out=[],
+                manifest_path=str(sliced / "manifest.json"),
+                model_path=str(sliced / "model"),
+                bert_config=str(results / "bert_model" / "bert_config.json"),
+                vocab=str(results / "bert_model" / "vocab.txt"),
+                **dict(train_settings.defaults(), **dict(SMALL["train"], num_train_steps=10, eval_steps=1),
+                       max_seq_length=64, max_predictions_per_seq=10),
+            )  # fmt: skip
+            assert manifest["final_step"] == 10 and manifest["tpu"]["hosts"] == 2 and standin.resources == {}
+            for worker in (0, 1):
+                console = (tmp_path / "vms" / "bert-test-1" / f"worker-{worker}" / "console.log").read_text()
+                assert f"process {worker} of 2" in console and "8 devices in all" in console, console[-3000:]
+            assert "process 1 of 2: trained phase1 to step 10" in console, console[-3000:]  # worker 1 ended well
+            assert [o for o in list_objects(env, slice_dir) if "/ckpt-" in o][-1].endswith("/ckpt-00000010.npz")
+            assert (sliced / "model" / "pretrainer.weights.h5").stat().st_size > 0
 
 
 def test_a_rerun_follows_the_tpu_it_started_instead_of_starting_another(tmp_path, monkeypatch):

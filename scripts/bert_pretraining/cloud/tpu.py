@@ -1,10 +1,13 @@
 """Recipe step 10 on a Cloud TPU: submit training to a TPU VM, follow it, bring its result back.
 
 The `upload` rule has put the data and this project's scripts in the bucket. Here:
-1. create a queued resource (spot if asked) for a TPU VM whose startup script fetches the scripts, installs
-   their pinned dependencies and runs scripts/train_cli.py against the bucket: the same code the local rule runs;
+1. create a queued resource (spot if asked) for a TPU VM, or for every VM (worker) of a multi-host slice
+   (tpu_slices), whose startup script fetches the scripts, installs their pinned dependencies and runs
+   scripts/train_cli.py against the bucket: the same code the local rule runs, on every worker (JAX finds its
+   peers by itself on a TPU slice; process 0 writes the checkpoints, the manifest and the final weights);
 2. follow it in the rule's log: the resource's state, and the newest checkpoint step in the bucket;
-3. a preempted VM is deleted and requested again, and training resumes from the bucket's newest checkpoint;
+3. a preempted slice, or one that lost a worker (its node REPAIRING or under maintenance), is deleted and
+   requested again, and training resumes from the bucket's newest checkpoint;
 4. finish when the run's manifest appears in the bucket: copy it and the final weights back, and delete the
    TPU resource unless `tpu.keep`.
 
@@ -25,14 +28,19 @@ from bert_pretraining.training import checkpoints
 from bert_pretraining.training import train_settings
 from bert_pretraining.atomic import atomic_dir, atomic_path
 from bert_pretraining.logs import PipelineError
-from bert_pretraining.cloud import bucket
+from bert_pretraining.cloud import bucket, tpu_slices
 from bert_pretraining.cloud.upload import LOGIN, gsutil, gsutil_ls
 
 log = logging.getLogger("tpu")
 # Queued-resource states in which the TPU is still coming or working; any other means it is lost: a spot VM
 # that is preempted ends SUSPENDED, one that could not be provisioned FAILED.
 LIVE = {"CREATING", "ACCEPTED", "PROVISIONING", "WAITING_FOR_RESOURCES", "ACTIVE"}
-NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED"}  # not STOPPING: it may be saving a checkpoint
+# not STOPPING: it may be saving a checkpoint. REPAIRING: a worker of the slice is being replaced; the others'
+# training cannot go on without it.
+NODE_LOST = {"PREEMPTED", "TERMINATED", "STOPPED", "REPAIRING"}
+HEALTH_LOST = {"UNHEALTHY_MAINTENANCE"}
+# In the startup script, the queued resource's id; follow() fills it in for each request.
+NODE_ID = "@NODE_ID@"
 
 
 class TpuError(PipelineError):
@@ -56,14 +64,18 @@ def train_command(
     return argv + train_settings.to_argv(settings)
 
 
-def startup_script(*, code_url, setup, command, error_url):
-    """The VM's startup script. It runs at every boot; a failure copies its log to `error_url`, which the
-    follower reads, but a preemption (exit 130: a checkpoint was saved) does not."""
+def startup_script(*, code_url, setup, command, error_dir):
+    """The startup script of every VM of the slice. It runs at every boot; a failure copies its log to
+    `error_dir`/worker-<n>.log, which the follower reads, but a preemption (exit 130: a checkpoint was saved) does
+    not. A worker learns its number from the VM's metadata (TPU_WORKER_ID where that is set, as the stand-in
+    does)."""
     steps = "\n".join(
         f"  {line}" for line in ["mkdir -p code", f"gsutil -m -q rsync -r {shlex.quote(code_url)} code", *setup]
     )
+    metadata = "http://metadata.google.internal/computeMetadata/v1/instance/attributes/agent-worker-number"
     return f"""#!/bin/bash
 # BERT pre-training from the bucket, written by the pipeline's train rule (scripts/bert_pretraining/cloud/tpu.py).
+worker="${{TPU_WORKER_ID:-$(curl -sf --max-time 10 -H 'Metadata-Flavor: Google' {metadata} || echo 0)}}"
 cd "$(mktemp -d -t bert-pretraining-XXXXXX)"
 (
   set -euxo pipefail
@@ -72,14 +84,14 @@ cd "$(mktemp -d -t bert-pretraining-XXXXXX)"
 ) 2>&1 | (trap '' TERM; tee startup.log)  # tee outlives a preemption's SIGTERM, so the last lines are kept
 rc=${{PIPESTATUS[0]}}
 if [ "$rc" -ne 0 ] && [ "$rc" -ne {train_settings.INTERRUPTED} ]; then
-  gsutil -q cp startup.log {shlex.quote(error_url)}
+  gsutil -q cp startup.log {shlex.quote(error_dir)}/worker-"$worker".log
 fi
 exit "$rc"
 """
 
 
 def queued_resource(tpu, node_id, startup):
-    """A queued resource asking for one TPU VM that runs `startup` at boot."""
+    """A queued resource asking for one TPU node (one VM, or every VM of a slice) that runs `startup` at boot."""
     from google.cloud import tpu_v2
 
     node = tpu_v2.Node(
@@ -204,8 +216,58 @@ def earlier_run(client, tpu, run_url):
     return number, live[number].name
 
 
+def request(client, tpu, node_id, startup):
+    """Create the queued resource `node_id`; returns its name."""
+    hosts, _ = slice_of(tpu)
+    log.info(
+        "requesting %s %s (%s%s) in %s",
+        tpu["accelerator_type"],
+        node_id,
+        "spot" if tpu["spot"] else "on demand",
+        f", {hosts} workers" if hosts > 1 else "",
+        parent(tpu),
+    )
+    api_call(
+        f"create the TPU {node_id}",
+        client.create_queued_resource,
+        parent=parent(tpu),
+        queued_resource_id=node_id,
+        queued_resource=queued_resource(tpu, node_id, startup.replace(NODE_ID, node_id)),
+    )
+    return f"{parent(tpu)}/queuedResources/{node_id}"
+
+
+def slice_state(client, tpu, current):
+    """(queued resource state, node state or None, why the slice is lost or None). A slice is lost when its
+    resource is no longer live, its node is preempted, stopped or repairing (a worker VM being replaced), or under
+    maintenance: then every worker's training must start again."""
+    state = state_of(api_call(f"read {current}", client.get_queued_resource, name=current))
+    if state not in LIVE:
+        return state, None, state
+    if state != "ACTIVE":
+        return state, None, None
+    node = api_call("read the TPU VM", client.get_node, name=f"{parent(tpu)}/nodes/{current.rsplit('/', 1)[-1]}")
+    node_state, health = type(node).State(node.state).name, type(node).Health(node.health).name
+    described = f": {node.health_description}" if node.health_description else ""
+    if node_state in NODE_LOST:
+        return state, node_state, f"{state} (VM {node_state}{described})"
+    if health in HEALTH_LOST:
+        return state, node_state, f"{state} (VM {health}{described})"
+    return state, node_state, None
+
+
+def raise_failure(run_url, node_id):
+    """A worker whose setup or training failed copied its log under errors/<node id>/: one error naming it."""
+    logs = gsutil_ls(f"{run_url}/errors/{node_id}/*.log").split()
+    if logs:
+        tail = gsutil("cat", logs[0]).stdout.strip().splitlines()[-15:]
+        log.error("the TPU VM's log ends:\n%s", "\n".join(tail))
+        raise TpuError(f"training failed on the TPU VM: {tail[-1] if tail else 'no log'} (its log: {logs[0]})")
+
+
 def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.sleep):
-    """Keep one TPU VM training until the run's manifest is in the bucket; returns the queued resources used."""
+    """Keep one TPU node (a VM, or every VM of a slice) training until the run's manifest is in the bucket;
+    returns the queued resources used."""
     number, current = earlier_run(client, tpu, run_url)
     used, seen, lost = [current] if current else [], None, 0
     # Stopping the job (Ctrl-C, SIGTERM from Snakemake or a cluster's time limit) deletes the TPU on the way out
@@ -215,46 +277,16 @@ def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.
         while True:
             if current is None:
                 number += 1
-                node_id = f"{tpu['name']}-{number}"
-                log.info(
-                    "requesting %s %s (%s) in %s",
-                    tpu["accelerator_type"],
-                    node_id,
-                    "spot" if tpu["spot"] else "on demand",
-                    parent(tpu),
-                )
-                api_call(
-                    f"create the TPU {node_id}",
-                    client.create_queued_resource,
-                    parent=parent(tpu),
-                    queued_resource_id=node_id,
-                    queued_resource=queued_resource(tpu, node_id, startup),
-                )
-                current = f"{parent(tpu)}/queuedResources/{node_id}"
+                current = request(client, tpu, f"{tpu['name']}-{number}", startup)
                 used.append(current)
             if gsutil_ls(f"{run_url}/manifest.json"):
                 log.info("training finished: %s/manifest.json", run_url)
                 return used
-            if gsutil_ls(f"{run_url}/error.log"):
-                tail = gsutil("cat", f"{run_url}/error.log").stdout.strip().splitlines()[-15:]
-                log.error("the TPU VM's log ends:\n%s", "\n".join(tail))
-                raise TpuError(
-                    f"training failed on the TPU VM: {tail[-1] if tail else 'no log'} "
-                    f"(its log: {run_url}/error.log)"
-                )
-            state = state_of(api_call(f"read {current}", client.get_queued_resource, name=current))
-            node_state = None
-            if state == "ACTIVE":
-                node = api_call(
-                    "read the TPU VM", client.get_node, name=f"{parent(tpu)}/nodes/{current.rsplit('/', 1)[-1]}"
-                )
-                node_state = type(node).State(node.state).name
-            if state not in LIVE or node_state in NODE_LOST:
+            # Before the workers' logs: a worker whose peer was lost fails too, and that is the loss, not an error.
+            state, node_state, why = slice_state(client, tpu, current)
+            if why:
                 log.warning(
-                    "%s is %s%s: requesting another TPU; training resumes from the newest checkpoint",
-                    current,
-                    state,
-                    f" (VM {node_state})" if node_state else "",
+                    "%s is %s: requesting another TPU; training resumes from the newest checkpoint", current, why
                 )
                 delete(client, current)
                 current, lost = None, lost + 1
@@ -264,6 +296,7 @@ def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.
                         f"the checkpoints are in {model_dir}: run again to resume"
                     )
                 continue
+            raise_failure(run_url, current.rsplit("/", 1)[-1])
             now = (state, node_state, newest_step(model_dir))
             if now != seen:
                 log.info(
@@ -280,6 +313,14 @@ def follow(client, tpu, *, startup, run_url, model_dir, total_steps, sleep=time.
         signal.signal(signal.SIGTERM, previous)
         if current and not tpu["keep"]:
             delete(client, current)
+
+
+def slice_of(tpu):
+    """(hosts, JAX devices a host) of tpu.accelerator_type; TpuError for a type that cannot be mapped."""
+    try:
+        return tpu_slices.slice_hosts(tpu["accelerator_type"])
+    except ValueError as error:
+        raise TpuError(str(error)) from None
 
 
 def stopped(signum, frame):
@@ -322,15 +363,22 @@ def train_on_tpu(
         run_url=run_url,
     )
     startup = startup_script(
-        code_url=f"{bucket_url}/{bucket.CODE}", setup=tpu["setup"], command=command, error_url=f"{run_url}/error.log"
+        code_url=f"{bucket_url}/{bucket.CODE}",
+        setup=tpu["setup"],
+        command=command,
+        error_dir=f"{run_url}/errors/{NODE_ID}",
     )
+    hosts, _ = slice_of(tpu)
     client = tpu_client()
     used = follow(
         client, tpu, startup=startup, run_url=run_url, model_dir=model_dir, total_steps=settings["num_train_steps"]
     )
     summary = fetch_result(run_url, manifest_path, model_path)
-    summary["tpu"] = {"queued_resources": used, "kept": tpu["keep"]}
+    summary["tpu"] = {"queued_resources": used, "kept": tpu["keep"], "hosts": hosts}
     with atomic_path(manifest_path) as tmp, open(tmp, "w") as f:
         json.dump(summary, f, indent=2)
-    print(f"trained on {tpu['accelerator_type']} to step {summary['final_step']} ({len(used)} TPU VM(s))")
+    print(
+        f"trained on {tpu['accelerator_type']} ({hosts} host(s)) to step {summary['final_step']} "
+        f"({len(used)} queued resource(s))"
+    )
     return summary

@@ -158,6 +158,8 @@ def train_phase(
         fit(model, dataset, monitor, name, micro_batches=(num_train_steps - start_step) * micro_steps)
         last_saved, meta["history"] = monitor.last_saved, monitor.windows.history
 
+    # Process 0 may still be writing the final checkpoint, which the summary names (found on a two-host TPU slice).
+    processes.barrier(f"{name} saved")
     summary = phase_summary(name, model_dir, run, meta, start_step=start_step, final_step=last_saved,
                             run_seconds=time.time() - run_start, num_train_steps=num_train_steps,
                             batch_size=batch_size, gradient_accumulation_steps=micro_steps,
