@@ -46,8 +46,9 @@ SMALL = {
     "train": {
         "backend": "jax",
         "batch_size": 8,
-        # A window before the preemption and one after it.
-        "num_train_steps": 20,
+        # Windows before the preemption and after it; 20 steps after the first checkpoint, so that the
+        # preemption (its SIGTERM follows the first checkpoint's line) lands before the end even on a busy machine.
+        "num_train_steps": 30,
         "save_checkpoints_steps": 10,
         "log_every_steps": 10,
         "eval_steps": 2,
@@ -204,10 +205,10 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
             )
             assert manifest["tpu"]["queued_resources"] == [first, second]
             assert standin.preempted == [first]
-            assert manifest["final_step"] == 20 and 10 <= manifest["start_step"] < 20  # resumed, not restarted
+            assert manifest["final_step"] == 30 and 10 <= manifest["start_step"] < 30  # resumed, not restarted
             # the whole curve came back with the manifest: both VMs' windows, each marked with its session
             assert [(w["step"], w["session"]) for w in manifest["losses"]] == [
-                (step, int(step > manifest["start_step"])) for step in (10, 20)
+                (step, int(step > manifest["start_step"])) for step in (10, 20, 30)
             ]
             assert [s["start_step"] for s in manifest["sessions"]] == [0, manifest["start_step"]]
             assert manifest["model_dir"].startswith("gs://test-bucket/run/bert_model/checkpoints/")
@@ -221,7 +222,7 @@ def test_train_on_a_tpu_with_a_preemption(tmp_path, monkeypatch):
 
             objects = list_objects(env, "gs://test-bucket/run")
             checkpoints = [o for o in objects if "/ckpt-" in o]
-            assert f"{manifest['model_dir']}/ckpt-00000020.npz" in checkpoints
+            assert f"{manifest['model_dir']}/ckpt-00000030.npz" in checkpoints
             assert any("/train/events.out.tfevents" in o for o in objects)
             assert "gs://test-bucket/run/code/scripts/train_cli.py" in objects
 
