@@ -56,7 +56,8 @@ COMMANDS = {
     ("On a Cloud TPU", ".venv/bin/snakemake -n train --configfile recipe.yaml"): "test_tpu_dry_run",
     ("On a Cloud TPU", ".venv/bin/snakemake --cores 8 train --configfile recipe.yaml"): "test_tpu_dry_run",
     ("Fine-tuning: what pre-training bought", ".venv/bin/python bench/bench_downstream.py --lines 200000 --topics 8 "
-                                              "--steps 3000 --seeds 1 2 3 --finetune-seq-length 32 --finetune-lr 1e-4"):
+                                              "--steps 3000 --seeds 1 2 3 --finetune-seq-length 32 --work /tmp/dsb "
+                                              "--finetune-lr 1e-4"):
         "test_benchmarks_accept_the_readme_flags",
     ("Measured figures", ".venv/bin/python bench/bench_data.py"): "test_benchmarks_accept_the_readme_flags",
     ("What the recipe's full run costs on one machine", ".venv/bin/python bench/bench_scale.py --lines 1000000 "
