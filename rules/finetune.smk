@@ -20,6 +20,7 @@ rule finetune:
         warmup_proportion=FINETUNE["warmup_proportion"],
         max_seq_length=FINETUNE["max_seq_length"],
         dropout=FINETUNE["dropout"],
+        pooler=FINETUNE["pooler"],
         seeds=FINETUNE["seeds"],
         # Text is split as the vocabulary and the pre-training examples were made.
         do_lower_case=TOKENIZER["do_lower_case"],

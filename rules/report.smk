@@ -1,6 +1,6 @@
 # The report's own results: statistics and plots per stage, shown by `snakemake --report report.html`
 # grouped by stage (report() categories). Built on demand only: nothing that `data` or `train` requests needs
-# them. `report_data` covers recipe steps 1-7, `report` adds training.
+# them. `report_data` covers recipe steps 1-7, `report` adds training, and fine-tuning when finetune.tasks has tasks.
 
 
 rule corpus_stats:
@@ -158,6 +158,31 @@ rule training_plots:
         "../scripts/training_plots.py"
 
 
+# Only with finetune.tasks: the `report` target then fine-tunes them (rule finetune) and shows the scores.
+rule finetune_table:
+    input:
+        scores=f"{RESULTS}/finetune/scores.json",
+    output:
+        table=report(
+            f"{RESULTS}/report/finetune/summary.html",
+            caption="../report/finetune_summary.rst",
+            category="5. Fine-tuning",
+            labels={"figure": "pre-trained against random init, per task and metric"},
+        ),
+        json=f"{RESULTS}/report/finetune/stats.json",
+    log:
+        f"{RESULTS}/logs/finetune_table/finetune_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/finetune_table/finetune_table.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/finetune_table.py"
+
+
 rule report_data:
     input:
         rules.corpus_stats.output,
@@ -169,3 +194,4 @@ rule report:
     input:
         rules.report_data.input,
         rules.training_plots.output,
+        rules.finetune_table.output if FINETUNE_TASKS else [],

@@ -33,22 +33,30 @@ def test_pretrained_starts_from_the_trained_backbone_and_random_init_does_not(tr
     folder, config, expected = trained
     weights = finetuning.pretrained_backbone_weights(str(folder), config)
     classification = task(CLASSIFICATION, ("p", "q", "r"))
-    pretrained = finetuning.build_classifier(classification, config, dropout=0.1, weights=weights)
-    random_init = finetuning.build_classifier(classification, config, dropout=0.1, weights=None)
+    pretrained = finetuning.build_classifier(classification, config, dropout=0.1, weights=weights, pooler="pretrained")
+    random_init = finetuning.build_classifier(classification, config, dropout=0.1, weights=None, pooler="pretrained")
     got = [w.numpy() for w in pretrained.backbone.weights]
     assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected))
     token = lambda model: model.backbone.get_layer("token_embedding").embeddings.numpy()  # noqa: E731
     assert not np.allclose(token(random_init), token(pretrained))
     assert pretrained.get_layer("logits").units == 3 and pretrained.backbone.dropout == 0.1
-    assert finetuning.build_classifier(task(REGRESSION), config, dropout=0.0, weights=None).get_layer(
-        "logits").units == 1
+    assert finetuning.build_classifier(task(REGRESSION), config, dropout=0.0, weights=None,
+                                       pooler="pretrained").get_layer("logits").units == 1
+    # A fresh pooler: every other weight pre-training's, the pooler's kernel new and its bias zero
+    fresh = finetuning.build_classifier(classification, config, dropout=0.1, weights=weights, pooler="reinitialized")
+    dense = fresh.backbone.get_layer("pooled_dense")
+    pooler_weights = {id(w) for w in dense.weights}
+    for w, e in zip(fresh.backbone.weights, expected):
+        assert np.array_equal(w.numpy(), e) != (id(w) in pooler_weights), w.path
+    assert np.std(dense.kernel.numpy()) < 0.03 and not dense.bias.numpy().any()  # trained: about 0.1
 
 
 def test_one_run_trains_and_scores_each_dev_set(trained):
     folder, config, _ = trained
     inputs = {"token_ids": np.tile(np.arange(8, dtype=np.int32), (6, 1)), "segment_ids": np.zeros((6, 8), np.int32),
               "padding_mask": np.ones((6, 8), bool)}
-    settings = {"learning_rate": 1e-3, "batch_size": 2, "epochs": 1, "warmup_proportion": 0.1, "dropout": 0.0}
+    settings = {"learning_rate": 1e-3, "batch_size": 2, "epochs": 1, "warmup_proportion": 0.1, "dropout": 0.0,
+                "pooler": "pretrained"}
     for kind, metric in ((CLASSIFICATION, "accuracy"), (REGRESSION, "pearson")):
         one = task(kind, ("p", "q") if kind == CLASSIFICATION else None)
         one.metrics = (metric,)

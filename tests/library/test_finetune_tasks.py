@@ -9,7 +9,7 @@ from scipy import stats
 from sklearn import metrics as sk
 
 from bert_pretraining.finetuning import metrics
-from bert_pretraining.finetuning.tasks import GLUE, TaskError, encode, load_task, truncate_pair
+from bert_pretraining.finetuning.tasks import GLUE, Split, TaskError, encode, load_task, truncate_pair
 from bert_pretraining.text.wordpiece_tokenizer import SPECIAL_TOKENS, WordPieceTokenizer
 from glue_tasks import FILLER, NEGATIVE, POSITIVE, write_glue, write_json_lines_task
 
@@ -191,3 +191,15 @@ def test_a_glue_archive_by_url_is_fetched_once(tmp_path):
         server.server_close()
     # the server is gone: the unpacked copy is read
     assert load_task({"glue": "SST-2", "path": f"{url}/SST-2.zip"}, downloads).train.texts == task.train.texts
+
+
+def test_text_is_normalised_as_the_pre_training_text_was(tmp_path):
+    """Pre-training saw proc_dataset.txt (lower-cased `\\w+` tokens only): a task's capitals and punctuation
+    become what that text would have held, not tokens pre-training never trained."""
+    vocab = list(SPECIAL_TOKENS) + ["!", ",", "'", "it", "s", "valid", "the", "file"]
+    tokenizer = WordPieceTokenizer({token: i for i, token in enumerate(vocab)})
+    raw = Split("x", texts=["It's the VALID file, valid!!"], pairs=["The file!"], labels=["1"])
+    plain = Split("x", texts=["it s the valid file valid"], pairs=["the file"], labels=["1"])
+    got, expected = encode(raw, tokenizer, 16), encode(plain, tokenizer, 16)
+    assert all((got[key] == expected[key]).all() for key in got)
+    assert not {vocab.index(p) for p in "!,'"} & set(got["token_ids"].ravel().tolist())

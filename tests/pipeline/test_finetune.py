@@ -6,6 +6,7 @@ import json
 import pytest
 
 from glue_tasks import write_glue, write_json_lines_task
+from report_page import embedded, html_tables, script_json
 from workflow import QUICK_TRAIN, planned_jobs, snakemake, write_config
 
 # A tiny budget: one seed, one epoch, short sequences; the sentiment-like task has enough lines for one epoch to
@@ -59,6 +60,41 @@ def test_finetune_scores_both_initialisations_of_every_task(built):
     assert "| SST-2 | accuracy |" in result.stdout  # the table on the console too
     # not part of `train`; done: nothing to do
     assert planned_jobs(folder, "train") == {} and planned_jobs(folder, "finetune") == {}
+
+
+def test_the_report_shows_the_scores_table(built):
+    """With tasks, `report` builds section 5 from scores.json: per dev set and metric, both initialisations' mean ±
+    spread over seeds, their difference and the majority class (built here alone: the other sections are
+    test_report.py's, which checks that without tasks the report has no such section)."""
+    folder, _ = built
+    assert "finetune_table" in planned_jobs(folder, "report")
+    snakemake(folder, "--cores", "1", "finetune_table")
+    snakemake(folder, "finetune_table", "--report", "report.html", "--cores", "1")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    categories = script_json(page, "categories")
+    assert list(categories) == ["5. Fine-tuning"]
+    summary = "results/report/finetune/summary.html"
+    result = script_json(page, "results")[summary]
+    assert "random initialisation" in result["caption"]
+    tables = html_tables(embedded(result))
+    rows = tables["Dev-set scores: pre-trained against random init, mean ± standard deviation over seeds"]
+    scores = json.loads((folder / "results" / "finetune" / "scores.json").read_text())
+    expected = []
+    for dev, entry in scores["tasks"].items():
+        for metric in entry["metrics"]:
+            pre, rnd = (entry[init]["per_seed"]["7"][metric] for init in ("pretrained", "random_init"))
+            shown = [("n/a" if v is None else f"{v:.4f} ± 0.0000") for v in (pre, rnd)]
+            floor = entry.get("majority_class", {}).get(metric)
+            expected.append([
+                dev, metric, shown[0], "n/a" if pre is None else f"{pre:.4f}", shown[1],
+                "n/a" if rnd is None else f"{rnd:.4f}", "n/a" if None in (pre, rnd) else f"{pre - rnd:+.4f}",
+                "-" if floor is None else f"{floor:.4f}",
+                f"{entry['train_examples']:,} / {entry['dev_examples']:,}",
+            ])
+    assert rows == expected
+    assert [r[:2] for r in rows][:3] == [["SST-2", "accuracy"], ["MRPC", "f1"], ["MRPC", "accuracy"]]
+    settings = dict(tables["Fine-tuning settings (finetune.*)"])
+    assert settings["seeds"] == "7" and settings["learning_rate"] == "0.0003" and settings["epochs"] == "1"
 
 
 def bad_run(folder, tmp_path, task):

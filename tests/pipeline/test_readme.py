@@ -55,6 +55,10 @@ COMMANDS = {
     ("On a Cloud TPU", "gsutil mb -l us-central1 gs://YOUR-BUCKET"): "test_tpu_account_setup",
     ("On a Cloud TPU", ".venv/bin/snakemake -n train --configfile recipe.yaml"): "test_tpu_dry_run",
     ("On a Cloud TPU", ".venv/bin/snakemake --cores 8 train --configfile recipe.yaml"): "test_tpu_dry_run",
+    ("Fine-tuning: what pre-training bought", ".venv/bin/python bench/bench_downstream.py --lines 200000 --topics 8 "
+                                              "--steps 3000 --seeds 1 2 3 --finetune-seq-length 32 --work /tmp/dsb "
+                                              "--finetune-lr 1e-4"):
+        "test_benchmarks_accept_the_readme_flags",
     ("Measured figures", ".venv/bin/python bench/bench_data.py"): "test_benchmarks_accept_the_readme_flags",
     ("On an accelerator", ".venv/bin/python bench/bench_device.py"): "test_benchmarks_accept_the_readme_flags",
     ("On an accelerator", ".venv/bin/python bench/bench_device.py --smoke"): "test_device_benchmark_smoke_run",

@@ -1,10 +1,8 @@
 """The Snakemake report of a small end-to-end run: every stage's section is there and shows the run's numbers."""
 
-import base64
 import collections
 import concurrent.futures
 import glob
-import html
 import json
 import os
 import re
@@ -19,6 +17,7 @@ from bert_pretraining.report.corpus_stats import file_stats
 from bert_pretraining.report.report_common import figure_data, format_cell
 from bert_pretraining.text.wordpiece_vocab import CONTROL_SYMBOLS, PUNCTUATION, WORD_START, bert_vocab, wordpiece_token
 from bert_pretraining.text.wordpiece_tokenizer import WordPieceTokenizer
+from report_page import embedded, html_tables, script_json, table_values
 from workflow import planned_jobs, snakemake, write_config
 
 STAGES = {
@@ -29,37 +28,6 @@ STAGES = {
 }
 PLOTS = ["corpus/line_lengths", "tokenizer/pieces_per_word", "pretraining_data/sequence_lengths", "training/curves"]
 REPORT_RULES = {"corpus_stats", "tokenizer_stats", "pretraining_stats", "training_plots", "report_data", "report"}
-
-
-def script_json(page, name):
-    """The JSON value a Snakemake report page assigns to `var <name>`."""
-    match = re.search(rf"<script[^>]*>\s*var {name} = ", page)
-    return json.JSONDecoder().raw_decode(page, match.end())[0]
-
-
-def embedded(result):
-    return base64.b64decode(result["data_uri"].split("base64,", 1)[1]).decode("utf-8")
-
-
-def html_tables(page):
-    """{heading: [[cells] per row]} of the tables `report_common.write_tables` wrote under a heading."""
-    tables = {}
-    for heading, table in re.findall(r"<h3>(.*?)</h3>\s*(<table.*?</table>)", page, re.S):
-        tables[html.unescape(heading)] = [
-            [html.unescape(c.strip()) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
-            for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)  # the header row has a style
-        ]
-    return tables
-
-
-def table_values(page):
-    """{first cell: [other cells]} of every row of the HTML tables in `page`."""
-    rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", page, re.S):
-        cells = [html.unescape(c.strip()) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
-        if cells:
-            rows[cells[0]] = cells[1:]
-    return rows
 
 
 @pytest.fixture(scope="module")

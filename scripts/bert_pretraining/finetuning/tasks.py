@@ -17,6 +17,7 @@ import numpy as np
 
 from bert_pretraining.atomic import atomic_dir
 from bert_pretraining.logs import PipelineError
+from bert_pretraining.text.normalize import normalize_text
 from bert_pretraining.text.wordpiece_tokenizer import SPECIAL_TOKENS
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
@@ -297,7 +298,11 @@ def truncate_pair(a, b, most):
 
 
 def encode(split, tokenizer, max_seq_length):
-    """BertBackbone's inputs: [CLS] A [SEP] (B [SEP]), segment ids 0 then 1, zero-padded to max_seq_length."""
+    """BertBackbone's inputs: [CLS] A [SEP] (B [SEP]), segment ids 0 then 1, zero-padded to max_seq_length.
+
+    Each text is first normalised as the pre-training text was (the recipe's step 3: lower-cased, only `\\w+`
+    tokens), so that the model sees no token its pre-training never showed it (punctuation, say, whose
+    vocab.txt entries pre-training never trained)."""
     vocab = tokenizer.vocab
     cls, sep = vocab[SPECIAL_TOKENS.cls], vocab[SPECIAL_TOKENS.sep]
     n = len(split.texts)
@@ -305,11 +310,11 @@ def encode(split, tokenizer, max_seq_length):
     segment_ids = np.zeros((n, max_seq_length), np.int32)
     padding_mask = np.zeros((n, max_seq_length), bool)
     for i, text in enumerate(split.texts):
-        a = tokenizer.encode(text)
+        a = tokenizer.encode(normalize_text(text))
         if split.pairs is None:
             ids, segments = [cls, *a[: max_seq_length - 2], sep], None
         else:
-            a, b = truncate_pair(a, tokenizer.encode(split.pairs[i]), max_seq_length - 3)
+            a, b = truncate_pair(a, tokenizer.encode(normalize_text(split.pairs[i])), max_seq_length - 3)
             ids = [cls, *a, sep, *b, sep]
             segments = [0] * (len(a) + 2) + [1] * (len(b) + 1)
         token_ids[i, : len(ids)] = ids

@@ -55,8 +55,12 @@ def pretrained_backbone_weights(model_dir, bert_config):
     return pretrainer.backbone.get_weights()
 
 
-def build_classifier(task, bert_config, *, dropout, weights):
-    """BertTextClassifier over a fresh backbone: pre-trained `weights`, or (None) the random initialisation."""
+def build_classifier(task, bert_config, *, dropout, weights, pooler):
+    """BertTextClassifier over a fresh backbone: pre-trained `weights`, or (None) the random initialisation.
+
+    `pooler` "reinitialized": the pooler (the dense + tanh layer over [CLS] that only the next-sentence task
+    trains) starts from a fresh random initialisation, as for a random init, and not from pre-training's."""
+    import keras
     import keras_hub
 
     from bert_pretraining.modeling import model as bert
@@ -64,6 +68,10 @@ def build_classifier(task, bert_config, *, dropout, weights):
     backbone = bert.build_backbone(dict(bert_config, hidden_dropout_prob=dropout))
     if weights is not None:
         backbone.set_weights(weights)
+        if pooler == "reinitialized":
+            dense = backbone.get_layer("pooled_dense")
+            dense.kernel.assign(dense.kernel_initializer(dense.kernel.shape))
+            dense.bias.assign(keras.ops.zeros(dense.bias.shape))
     classes = 1 if task.kind == REGRESSION else len(task.classes)
     return keras_hub.models.BertTextClassifier(backbone, classes, preprocessor=None, dropout=dropout)
 
@@ -87,7 +95,8 @@ def finetune_once(task, train, devs, bert_config, *, weights, seed, settings):
     from bert_pretraining.modeling import model as bert
 
     keras.utils.set_random_seed(seed)  # the head, a random backbone, dropout and the data order
-    classifier = build_classifier(task, bert_config, dropout=settings["dropout"], weights=weights)
+    classifier = build_classifier(task, bert_config, dropout=settings["dropout"], weights=weights,
+                                  pooler=settings["pooler"])
     examples = len(task.train.texts)
     steps = settings["epochs"] * math.ceil(examples / settings["batch_size"])
     schedule = bert.WarmupLinearDecay(
@@ -181,7 +190,7 @@ def main(*, model_dir, output_json, output_md, download_dir, tasks, backend, dev
          **settings):
     """Fine-tune every task of `tasks` (finetune.tasks) for every seed, both initialisations; write the scores.
 
-    `settings`: learning_rate, batch_size, epochs, warmup_proportion, max_seq_length, dropout, seeds."""
+    `settings`: learning_rate, batch_size, epochs, warmup_proportion, max_seq_length, dropout, pooler, seeds."""
     if not tasks:
         write_outputs({"tasks": {}, "settings": settings, "note": NO_TASKS}, settings, output_json, output_md)
         print(NO_TASKS)
