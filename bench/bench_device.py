@@ -7,7 +7,8 @@ Each backend runs in a process of its own (Keras fixes its backend per process),
 training code's own choices: the model of modeling/model.py (build_pretrainer, make_optimizer,
 compile_pretrainer) under XLA (jit_compile), every device of the backend (training/devices.py's distribution:
 MirroredStrategy or keras.distribution.DataParallel), and the precision that train.mixed_precision `auto` picks
-(devices.choose_precision: bfloat16 on TPUs and on GPUs of compute capability 8.0 and later). Input is one
+(devices.choose_precision: bfloat16 on TPUs and on GPUs of compute capability 8.0 and later, float16 with loss
+scaling on 7.x). Input is one
 synthetic batch of the model's inputs (modeling/model.py INPUTS, as training/input_pipeline.py feeds them) kept
 in memory, so that only the training step is timed; compilation and a warm-up are left out.
 
@@ -131,18 +132,22 @@ def device_name(backend, platform):
     )
 
 
-def time_steps(config, seq, preds, batch, *, scope, steps, until):
+def time_steps(config, seq, preds, batch, *, scope, precision, steps, until):
     """(sequences/s, steps timed) of training steps on one in-memory batch; compilation and warm-up excluded.
     The timed steps are cut so that they end by `until` (time.monotonic())."""
     import keras
     import tensorflow as tf
 
     from bert_pretraining.modeling import model as bert
+    from bert_pretraining.training import train_settings
 
     keras.utils.set_random_seed(0)
+    update = {key: train_settings.defaults()[key] for key in ("optimizer", "weight_decay", "gradient_clip_norm")}
     with scope():
         model = bert.build_pretrainer(config)
-        optimizer = bert.make_optimizer(bert.WarmupLinearDecay(1e-4, 10, 1_000_000))
+        optimizer = bert.make_optimizer(
+            bert.WarmupLinearDecay(1e-4, 10, 1_000_000), **update, loss_scale=precision == "mixed_float16"
+        )
         bert.compile_pretrainer(model, optimizer, jit_compile=True)
     data = tf.data.Dataset.from_tensors(synthetic_batch(batch, seq, preds, config["vocab_size"])).repeat()
     model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # build, compile, warm up
@@ -162,7 +167,7 @@ def worker(backend, shapes, sizes, *, steps, seconds, smoke):
 
     keras = devices.select_backend(backend)
     scope, replicas, platform = devices.distribution(backend=backend, device="auto")
-    precision = devices.choose_precision(setting="auto", platform=platform)
+    precision = devices.precision_here(setting="auto", platform=platform, backend=backend)
     keras.mixed_precision.set_dtype_policy(precision)
     name = device_name(backend, platform)
     base = dict(backend=backend, platform=platform, device=name, devices=replicas, precision=precision)
@@ -177,7 +182,7 @@ def worker(backend, shapes, sizes, *, steps, seconds, smoke):
             for attempt in range(3):  # halve the batch when it does not fit the device's memory
                 try:
                     speed, timed = time_steps(
-                        config, seq, preds, batch * replicas, scope=scope, steps=steps, until=until
+                        config, seq, preds, batch * replicas, scope=scope, precision=precision, steps=steps, until=until
                     )
                     row.update(batch=batch * replicas, seq_per_s=speed, steps=timed)
                     break

@@ -70,3 +70,9 @@ def choose_precision(*, setting, platform, capability):
         capability = tuple(capability)
         return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16" if capability >= (7, 0) else "float32"
     return "float32"
+
+
+def precision_here(*, setting, platform, backend):
+    """choose_precision for this machine's devices (the GPU's capability read through `backend`)."""
+    capability = gpu_capability(backend) if platform == "gpu" else None
+    return choose_precision(setting=setting, platform=platform, capability=capability)

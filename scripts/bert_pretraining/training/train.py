@@ -66,8 +66,7 @@ def train(
     if index == 0:  # the writer; the others read only. Before reading its checkpoints; held until exit
         checkpoints.lock(model_dir)
     scope, replicas, platform = devices.distribution(backend=backend, device=device)
-    capability = devices.gpu_capability(backend) if platform == "gpu" else None
-    precision = devices.choose_precision(setting=mixed_precision, platform=platform, capability=capability)
+    precision = devices.precision_here(setting=mixed_precision, platform=platform, backend=backend)
     keras.mixed_precision.set_dtype_policy(precision)
     log.info(
         "backend %s, %d %s replica(s) over %d process(es), %s, model config %s, model dir %s",
