@@ -237,7 +237,8 @@ def set_optimizer_step(optimizer, step):
     optimizer = inner_optimizer(optimizer)
     micro_steps = optimizer.gradient_accumulation_steps or 1
     # Keras counts micro-batches in its `iteration` variable (`iterations` is that count // micro_steps)
-    optimizer._iterations.assign(step * micro_steps)
+    (counter,) = [variable for variable in optimizer.variables if variable.name == "iteration"]
+    counter.assign(step * micro_steps)
 
 
 def compile_pretrainer(model, optimizer, jit_compile="auto", steps_per_execution=1):
